@@ -1,0 +1,245 @@
+//! Shared argument helpers: durations, signal names, exit codes, booleans, lists, the
+//! environment-variable twins every option has, and writing to stdout.
+
+use std::io::Write;
+use std::time::Duration;
+
+use crate::error::Error;
+
+/// Signal names, index = number (0 unused). Real-time signals are handled separately.
+const SIGNAL_NAMES: [&str; 32] = [
+    "", "HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "BUS", "FPE", "KILL", "USR1", "SEGV", "USR2",
+    "PIPE", "ALRM", "TERM", "STKFLT", "CHLD", "CONT", "STOP", "TSTP", "TTIN", "TTOU", "URG",
+    "XCPU", "XFSZ", "VTALRM", "PROF", "WINCH", "IO", "PWR", "SYS",
+];
+
+/// First real-time signal number as glibc (and `kill -l` on most distributions) counts it.
+/// Numbers are always accepted and are unambiguous.
+pub const RTMIN: i32 = 34;
+pub const RTMAX: i32 = 64;
+
+/// Parses a signal given as a name (`TERM`, `SIGTERM`, `term`, `RTMIN+3`, `SIGRTMAX-1`) or a
+/// number (1–64).
+pub fn parse_signal(text: &str) -> Result<i32, String> {
+    let t = text.trim();
+    if let Ok(n) = t.parse::<i32>() {
+        return if (1..=RTMAX).contains(&n) {
+            Ok(n)
+        } else {
+            Err(format!("signal number {n} is out of range 1-64"))
+        };
+    }
+    let upper = t.to_ascii_uppercase();
+    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+    if let Ok(n) = name.parse::<i32>() {
+        return parse_signal(&n.to_string());
+    }
+    let aliases = [("IOT", 6), ("CLD", 17), ("POLL", 29), ("UNUSED", 31)];
+    if let Some(n) = SIGNAL_NAMES
+        .iter()
+        .position(|&s| !s.is_empty() && s == name)
+    {
+        return Ok(n as i32);
+    }
+    if let Some(&(_, n)) = aliases.iter().find(|(a, _)| *a == name) {
+        return Ok(n);
+    }
+    let rt = |base: i32, rest: &str| -> Option<i32> {
+        let n = if rest.is_empty() {
+            base
+        } else if let Some(off) = rest.strip_prefix('+') {
+            base + off.parse::<i32>().ok()?
+        } else if let Some(off) = rest.strip_prefix('-') {
+            base - off.parse::<i32>().ok()?
+        } else {
+            return None;
+        };
+        (RTMIN..=RTMAX).contains(&n).then_some(n)
+    };
+    let found = if let Some(rest) = name.strip_prefix("RTMIN") {
+        rt(RTMIN, rest)
+    } else if let Some(rest) = name.strip_prefix("RTMAX") {
+        rt(RTMAX, rest)
+    } else {
+        None
+    };
+    found.ok_or_else(|| format!("unknown signal {text:?} (use a name like TERM or a number 1-64)"))
+}
+
+/// A readable name: `SIGTERM`, `SIGRTMIN+3`, `SIG32`.
+pub fn signal_name(sig: i32) -> String {
+    match sig {
+        1..=31 => format!("SIG{}", SIGNAL_NAMES[sig as usize]),
+        RTMIN => "SIGRTMIN".to_string(),
+        RTMAX => "SIGRTMAX".to_string(),
+        s if s > RTMIN && s < RTMAX => format!("SIGRTMIN+{}", s - RTMIN),
+        s => format!("SIG{s}"),
+    }
+}
+
+/// Parses a duration: `500ms`, `2s`, `1.5s`, `1m`, `1h`, `0`; a bare number means seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let scale = match unit.trim() {
+        "" | "s" | "sec" | "secs" => 1.0,
+        "ms" => 0.001,
+        "us" | "µs" => 0.000_001,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        _ => f64::NAN,
+    };
+    let value: f64 = num.parse().unwrap_or(f64::NAN);
+    Duration::try_from_secs_f64(value * scale)
+        .ok()
+        .filter(|d| d.as_secs() < 100 * 365 * 24 * 3600)
+        .ok_or_else(|| format!("invalid duration {text:?} (use e.g. 500ms, 2s, 1.5s, 1m)"))
+}
+
+/// Formats a duration compactly for messages: `2s`, `1.5s`, `250ms`.
+pub fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms % 1000 == 0 {
+        format!("{}s", ms / 1000)
+    } else if ms >= 1000 {
+        format!("{:.1}s", d.as_secs_f64())
+    } else {
+        format!("{ms}ms")
+    }
+}
+
+/// Parses an exit code 0–255.
+pub fn parse_exit_code(text: &str) -> Result<u8, String> {
+    text.trim()
+        .parse::<u8>()
+        .map_err(|_| format!("invalid exit code {text:?} (use 0-255)"))
+}
+
+/// Parses a boolean environment value: 1/true/yes/on, or 0/false/no/off/empty.
+pub fn parse_bool(text: &str) -> Result<bool, String> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" | "" => Ok(false),
+        _ => Err(format!("invalid boolean {text:?} (use 1/0, true/false)")),
+    }
+}
+
+/// Splits a list given in one environment variable: commas and/or white space separate items.
+pub fn split_list(text: &str) -> impl Iterator<Item = &str> {
+    text.split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|s| !s.is_empty())
+}
+
+/// The environment twin of an option: `WARD_<APPLET>_<OPTION>`, e.g. WARD_INIT_KILL_AFTER.
+pub fn twin(applet: &str, option: &str) -> String {
+    format!("WARD_{}_{}", applet, option)
+        .to_ascii_uppercase()
+        .replace('-', "_")
+}
+
+/// Reads the twin of `option` for `applet`; a set but non-UTF-8 value is an error.
+pub fn env_twin(applet: &str, option: &str) -> Result<Option<(String, String)>, Error> {
+    let name = twin(applet, option);
+    match std::env::var(&name) {
+        Ok(v) => Ok(Some((name, v))),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => {
+            Err(Error::usage(format!("{name}: not valid UTF-8")))
+        }
+    }
+}
+
+/// Applies `parse` to an environment value, naming the variable in the error.
+pub fn parse_env<T>(
+    var: &(String, String),
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> Result<T, Error> {
+    parse(&var.1).map_err(|e| Error::usage(format!("{}: {e}", var.0)))
+}
+
+/// Applies `parse` to an option's value, naming the option in the error.
+pub fn parse_opt<T>(
+    option: &str,
+    value: std::ffi::OsString,
+    parse: impl FnOnce(&str) -> Result<T, String>,
+) -> Result<T, Error> {
+    let text = value
+        .into_string()
+        .map_err(|_| Error::usage(format!("{option}: value is not valid UTF-8")))?;
+    parse(&text).map_err(|e| Error::usage(format!("{option}: {e}")))
+}
+
+/// Writes to stdout, ignoring errors (a closed pipe must not turn into a panic).
+pub fn print_stdout(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals() {
+        assert_eq!(parse_signal("TERM"), Ok(15));
+        assert_eq!(parse_signal("sigterm"), Ok(15));
+        assert_eq!(parse_signal("SIGKILL"), Ok(9));
+        assert_eq!(parse_signal("9"), Ok(9));
+        assert_eq!(parse_signal("RTMIN"), Ok(34));
+        assert_eq!(parse_signal("SIGRTMIN+3"), Ok(37));
+        assert_eq!(parse_signal("RTMAX-1"), Ok(63));
+        assert_eq!(parse_signal("IOT"), Ok(6));
+        assert!(parse_signal("0").is_err());
+        assert!(parse_signal("65").is_err());
+        assert!(parse_signal("RTMIN+40").is_err());
+        assert!(parse_signal("FOO").is_err());
+        assert!(parse_signal("").is_err());
+        for sig in 1..=64 {
+            let name = signal_name(sig);
+            assert_eq!(parse_signal(&name), Ok(sig), "{name}");
+        }
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        for bad in [
+            "",
+            "s",
+            "-1s",
+            "2x",
+            "1e400",
+            "nan",
+            "1..2s",
+            "999999999999h",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+        assert_eq!(format_duration(Duration::from_secs(2)), "2s");
+        assert_eq!(format_duration(Duration::from_millis(1500)), "1.5s");
+        assert_eq!(format_duration(Duration::from_millis(250)), "250ms");
+    }
+
+    #[test]
+    fn lists_bools_twins() {
+        assert_eq!(
+            split_list("a, b  c,,d").collect::<Vec<_>>(),
+            ["a", "b", "c", "d"]
+        );
+        assert_eq!(parse_bool("0"), Ok(false));
+        assert_eq!(parse_bool("TRUE"), Ok(true));
+        assert!(parse_bool("maybe").is_err());
+        assert_eq!(twin("init", "kill-after"), "WARD_INIT_KILL_AFTER");
+        assert_eq!(parse_exit_code("255"), Ok(255));
+        assert!(parse_exit_code("256").is_err());
+    }
+}

@@ -1,0 +1,248 @@
+//! The event loop of a running init. It sleeps in the kernel until a signal comes (no timer
+//! unless a deadline is pending, so an idle init costs no wake-ups), reaps every zombie, forwards
+//! every other signal, and when the child is gone lets the rest shut down gracefully.
+//!
+//! Rule: nothing here returns early or panics. Failures are logged and the loop goes on; the
+//! only way out is the end of the shutdown sequence, which returns the child's exit status.
+
+use std::time::{Duration, Instant};
+
+use super::options::Options;
+use super::{leftovers, name};
+use crate::sys::process::{self, Ended, Reaped};
+use crate::sys::signals::{self, FAULTS, Received, SigSet};
+use crate::{cli, debug, exit, info, warn};
+
+/// How long ward keeps reaping after the final SIGKILL (a process in uninterruptible sleep dies
+/// only when it wakes up); after that, what is left is re-parented or killed by the kernel.
+const AFTER_KILL: Duration = Duration::from_millis(500);
+
+/// Who forwarded signals go to.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Target {
+    /// The main child (or its group with --pgroup).
+    Child,
+    /// Everything left after the main child exited.
+    Leftovers,
+}
+
+struct Supervisor<'a> {
+    opts: &'a Options,
+    child: i32,
+    pid1: bool,
+    /// When --kill-after is armed: the moment the child gets SIGKILL.
+    kill_at: Option<Instant>,
+    /// Warned once that /proc could not be read.
+    warned_proc: bool,
+}
+
+/// Every signal ward waits for: all of them except the fault signals, which stay unblocked
+/// and reach ward through their handler (see `signals::catch_sent_faults`).
+fn wait_set() -> SigSet {
+    FAULTS.iter().fold(SigSet::ALL, |s, &sig| s.without(sig))
+}
+
+/// Runs until the child has exited and the rest has been shut down; returns the exit code.
+pub fn run(opts: &Options, child: i32, pid1: bool) -> u8 {
+    let mut s = Supervisor {
+        opts,
+        child,
+        pid1,
+        kill_at: None,
+        warned_proc: false,
+    };
+    let ended = s.until_child_exits();
+    let mut code = exit::from_ended(ended);
+    info!("child {child} {}", describe(ended));
+    if opts.remap_exit.contains(code) {
+        debug!("status {code} remapped to 0");
+        code = exit::SUCCESS;
+    }
+    s.shut_down_leftovers();
+    code
+}
+
+fn describe(ended: Ended) -> String {
+    match ended {
+        Ended::Exited(c) => format!("exited with status {c}"),
+        Ended::Signaled(s) => format!("was killed by {}", name(s)),
+    }
+}
+
+impl Supervisor<'_> {
+    /// Reaps everything that has ended. Returns the main child's end if it was among them, and
+    /// whether ward has no children left at all.
+    fn reap_all(&mut self) -> (Option<Ended>, bool) {
+        let mut main = None;
+        loop {
+            match process::reap_one() {
+                Reaped::Process { pid, ended } if pid == self.child => main = Some(ended),
+                Reaped::Process { pid, ended } => {
+                    if self.opts.warn_reaped {
+                        warn!("reaped zombie pid {pid}, which {}", describe(ended));
+                    } else {
+                        debug!("reaped pid {pid}, which {}", describe(ended));
+                    }
+                }
+                Reaped::NoneReady => return (main, false),
+                Reaped::NoChildren => return (main, true),
+            }
+        }
+    }
+
+    /// Phase one: the child runs. Forward, reap, enforce --kill-after.
+    fn until_child_exits(&mut self) -> Ended {
+        let set = wait_set();
+        loop {
+            for sig in signals::take_sent_faults().iter() {
+                self.forward(sig, Target::Child);
+            }
+            match self.reap_all() {
+                (Some(ended), _) => return ended,
+                (None, true) => {
+                    // Cannot happen (only ward reaps its children), but never wait forever for
+                    // a child that no longer exists.
+                    warn!("the child is gone but its status was lost; exiting with status 1");
+                    return Ended::Exited(1);
+                }
+                (None, false) => {}
+            }
+            let timeout = self
+                .kill_at
+                .map(|at| at.saturating_duration_since(Instant::now()));
+            match signals::wait(set, timeout) {
+                Received::Signal { signo, .. } if signo == libc::SIGCHLD => {}
+                Received::Signal { signo, .. } => self.forward(signo, Target::Child),
+                Received::TimedOut => self.kill_child_now(),
+                Received::Interrupted => {}
+            }
+        }
+    }
+
+    fn forward(&mut self, sig: i32, target: Target) {
+        let Some(to) = self.opts.rewrite.get(sig) else {
+            debug!("dropped {} (rewritten to none)", name(sig));
+            return;
+        };
+        match target {
+            Target::Child => {
+                let pid = if self.opts.pgroup {
+                    -self.child
+                } else {
+                    self.child
+                };
+                match signals::send(pid, to) {
+                    Ok(()) => debug!("forwarded {} to {pid} as {}", name(sig), name(to)),
+                    Err(nix::errno::Errno::ESRCH) => {
+                        debug!("{} not forwarded: {pid} is gone", name(sig))
+                    }
+                    Err(e) => warn!("cannot forward {} to {pid}: {}", name(to), e.desc()),
+                }
+                if (sig == libc::SIGTERM || sig == libc::SIGINT) && self.kill_at.is_none() {
+                    if let Some(after) = self.opts.kill_after {
+                        self.kill_at = Some(Instant::now() + after);
+                    }
+                }
+            }
+            Target::Leftovers => self.signal_leftovers(to),
+        }
+    }
+
+    /// --kill-after expired: the child ignored SIGTERM/SIGINT for too long.
+    fn kill_child_now(&mut self) {
+        self.kill_at = None;
+        let pid = if self.opts.pgroup {
+            -self.child
+        } else {
+            self.child
+        };
+        warn!(
+            "child still running {} after SIGTERM/SIGINT; sending SIGKILL",
+            cli::format_duration(self.opts.kill_after.unwrap_or_default())
+        );
+        if let Err(e) = signals::send(pid, libc::SIGKILL) {
+            if e != nix::errno::Errno::ESRCH {
+                warn!("cannot kill {pid}: {}", e.desc());
+            }
+        }
+    }
+
+    /// Sends `sig` to everything left: the whole PID namespace when ward is PID 1, otherwise
+    /// every descendant of ward.
+    fn signal_leftovers(&mut self, sig: i32) {
+        if self.pid1 {
+            match signals::send(-1, sig) {
+                Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
+                Err(e) => warn!(
+                    "cannot send {} to the remaining processes: {}",
+                    name(sig),
+                    e.desc()
+                ),
+            }
+            return;
+        }
+        match leftovers::descendants(process::pid()) {
+            Some(pids) => {
+                for pid in pids {
+                    let _ = signals::send(pid, sig);
+                }
+            }
+            None => {
+                if !self.warned_proc {
+                    warn!("cannot read /proc; signalling only the child's process group");
+                    self.warned_proc = true;
+                }
+                let _ = signals::send(-self.child, sig);
+            }
+        }
+    }
+
+    /// Phase two: the child is gone. Give the rest `--grace` to exit after SIGTERM, then
+    /// SIGKILL whatever is left. With no grace, return at once (tini's behaviour).
+    fn shut_down_leftovers(&mut self) {
+        let (_, none_left) = self.reap_all();
+        if none_left || self.opts.grace.is_zero() {
+            return;
+        }
+        info!(
+            "sending SIGTERM to the remaining processes; SIGKILL in {}",
+            cli::format_duration(self.opts.grace)
+        );
+        self.signal_leftovers(libc::SIGTERM);
+        if self.wait_for_leftovers(Instant::now() + self.opts.grace, true) {
+            return;
+        }
+        warn!(
+            "processes still running {} after SIGTERM; sending SIGKILL",
+            cli::format_duration(self.opts.grace)
+        );
+        self.signal_leftovers(libc::SIGKILL);
+        self.wait_for_leftovers(Instant::now() + AFTER_KILL, false);
+    }
+
+    /// Reaps until no child is left (true) or `deadline` passes (false). Signals that arrive
+    /// meanwhile go to the remaining processes when `forward` is set.
+    fn wait_for_leftovers(&mut self, deadline: Instant, forward: bool) -> bool {
+        let set = wait_set();
+        loop {
+            for sig in signals::take_sent_faults().iter() {
+                if forward {
+                    self.forward(sig, Target::Leftovers);
+                }
+            }
+            if self.reap_all().1 {
+                return true;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            match signals::wait(set, Some(left)) {
+                Received::Signal { signo, .. } if signo == libc::SIGCHLD => {}
+                Received::Signal { signo, .. } if forward => self.forward(signo, Target::Leftovers),
+                Received::TimedOut => return false,
+                Received::Signal { .. } | Received::Interrupted => {}
+            }
+        }
+    }
+}

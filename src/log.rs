@@ -1,0 +1,70 @@
+//! Leveled logging to stderr, one `write` per line, prefixed `ward <applet>[<pid>]: `.
+//! stdout belongs to the child (init) or to `--list`/`--version`; nothing here touches it.
+//! Level 0: errors only; 1 (default): warnings; 2: info (`-v`); 3: debug (`-vv`).
+
+use std::fmt;
+use std::io::Write;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+static LEVEL: AtomicU8 = AtomicU8::new(1);
+static APPLET: OnceLock<&'static str> = OnceLock::new();
+
+pub const WARN: u8 = 1;
+pub const INFO: u8 = 2;
+pub const DEBUG: u8 = 3;
+
+pub fn set_applet(name: &'static str) {
+    let _ = APPLET.set(name);
+}
+
+pub fn applet() -> &'static str {
+    APPLET.get().copied().unwrap_or("ward")
+}
+
+pub fn set_level(level: u8) {
+    LEVEL.store(level, Ordering::Relaxed);
+}
+
+pub fn enabled(level: u8) -> bool {
+    LEVEL.load(Ordering::Relaxed) >= level
+}
+
+/// Writes one whole line to stderr with a single write; errors are ignored (a closed stderr
+/// must never stop an init).
+pub fn line(text: &str) {
+    let mut buf = String::with_capacity(text.len() + 1);
+    buf.push_str(text);
+    buf.push('\n');
+    let _ = std::io::stderr().write_all(buf.as_bytes());
+}
+
+pub fn emit(level: u8, args: fmt::Arguments<'_>) {
+    if !enabled(level) {
+        return;
+    }
+    let tag = match level {
+        WARN => "warning: ",
+        _ => "",
+    };
+    line(&format!(
+        "ward {}[{}]: {tag}{args}",
+        applet(),
+        std::process::id()
+    ));
+}
+
+#[macro_export]
+macro_rules! warn {
+    ($($arg:tt)*) => { $crate::log::emit($crate::log::WARN, format_args!($($arg)*)) };
+}
+
+#[macro_export]
+macro_rules! info {
+    ($($arg:tt)*) => { $crate::log::emit($crate::log::INFO, format_args!($($arg)*)) };
+}
+
+#[macro_export]
+macro_rules! debug {
+    ($($arg:tt)*) => { $crate::log::emit($crate::log::DEBUG, format_args!($($arg)*)) };
+}
