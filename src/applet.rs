@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::cli::print_stdout;
 use crate::error::Error;
-use crate::{exit, init, log};
+use crate::{exit, health, init, log};
 
 /// What an applet's run function gets: the arguments after its name.
 pub struct Invocation {
@@ -22,7 +22,7 @@ pub struct Applet {
     /// One line for `ward --help`.
     pub about: &'static str,
     /// Full help text for `ward help NAME` and `NAME --help`.
-    pub help: &'static str,
+    pub help: fn() -> String,
     /// Exit code for usage errors (2, or 1 where the contract forbids 2).
     pub usage_code: u8,
     pub run: fn(Invocation) -> Result<u8, Error>,
@@ -31,10 +31,18 @@ pub struct Applet {
 /// Sorted by name; names and aliases are unique (checked by a unit test).
 pub static APPLETS: &[Applet] = &[
     Applet {
+        name: "health",
+        aliases: &["healthcheck"],
+        about: "HTTP(S), TCP and Unix-socket checks for HEALTHCHECK and exec probes: exit 0 or 1",
+        help: health::help,
+        usage_code: exit::FAILURE,
+        run: health::run,
+    },
+    Applet {
         name: "init",
         aliases: &[],
         about: "PID 1 for containers: forward signals, reap zombies, pass the exit code through",
-        help: init::HELP,
+        help: || init::HELP.to_string(),
         usage_code: exit::USAGE,
         run: init::run,
     },
@@ -42,7 +50,7 @@ pub static APPLETS: &[Applet] = &[
         name: "tini",
         aliases: &["docker-init"],
         about: "init with tini's flags, environment and exit codes (drop-in for tini/docker-init)",
-        help: init::TINI_HELP,
+        help: || init::TINI_HELP.to_string(),
         usage_code: exit::FAILURE,
         run: init::run_tini,
     },
@@ -152,7 +160,7 @@ fn multi_call(mut args: Vec<OsString>) -> u8 {
             }
             Some(name) => match find(&name) {
                 Some(applet) => {
-                    print_stdout(applet.help);
+                    print_stdout(&(applet.help)());
                     exit::SUCCESS
                 }
                 None => unknown(&name),
@@ -266,7 +274,7 @@ mod tests {
         dedup.dedup();
         assert_eq!(all.len(), dedup.len(), "names and aliases must be unique");
         for a in APPLETS {
-            assert!(!a.name.is_empty() && !a.about.is_empty() && !a.help.is_empty());
+            assert!(!a.name.is_empty() && !a.about.is_empty() && !(a.help)().is_empty());
             assert!(
                 !a.name.starts_with("ward"),
                 "an applet may not shadow multi-call mode"

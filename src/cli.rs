@@ -78,25 +78,45 @@ pub fn signal_name(sig: i32) -> String {
 }
 
 /// Parses a duration: `500ms`, `2s`, `1.5s`, `1m`, `1h`, `0`; a bare number means seconds.
+/// (Fixed-point, no floating point: that keeps float formatting out of the binary.)
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let bad = || format!("invalid duration {text:?} (use e.g. 500ms, 2s, 1.5s, 1m)");
     let t = text.trim();
     let split = t
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let scale = match unit.trim() {
-        "" | "s" | "sec" | "secs" => 1.0,
-        "ms" => 0.001,
-        "us" | "µs" => 0.000_001,
-        "m" | "min" => 60.0,
-        "h" => 3600.0,
-        _ => f64::NAN,
+    let unit_nanos: u128 = match unit.trim() {
+        "" | "s" | "sec" | "secs" => 1_000_000_000,
+        "ms" => 1_000_000,
+        "us" | "µs" => 1_000,
+        "m" | "min" => 60_000_000_000,
+        "h" => 3_600_000_000_000,
+        _ => return Err(bad()),
     };
-    let value: f64 = num.parse().unwrap_or(f64::NAN);
-    Duration::try_from_secs_f64(value * scale)
-        .ok()
-        .filter(|d| d.as_secs() < 100 * 365 * 24 * 3600)
-        .ok_or_else(|| format!("invalid duration {text:?} (use e.g. 500ms, 2s, 1.5s, 1m)"))
+    let (whole, frac) = num.split_once('.').unwrap_or((num, ""));
+    if whole.is_empty() && frac.is_empty() || frac.contains('.') || frac.len() > 9 {
+        return Err(bad());
+    }
+    let whole: u128 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().map_err(|_| bad())?
+    };
+    let frac_nanos: u128 = if frac.is_empty() {
+        0
+    } else {
+        frac.parse::<u128>().map_err(|_| bad())? * 10u128.pow(9 - frac.len() as u32)
+    };
+    let nanos = whole
+        .checked_mul(unit_nanos)
+        .and_then(|n| n.checked_add(frac_nanos * unit_nanos / 1_000_000_000))
+        .filter(|&n| n < 100 * 365 * 24 * 3600 * 1_000_000_000)
+        .ok_or_else(bad)?;
+    Ok(Duration::new(
+        (nanos / 1_000_000_000) as u64,
+        (nanos % 1_000_000_000) as u32,
+    ))
 }
 
 /// Formats a duration compactly for messages: `2s`, `1.5s`, `250ms`.
@@ -105,7 +125,7 @@ pub fn format_duration(d: Duration) -> String {
     if ms % 1000 == 0 {
         format!("{}s", ms / 1000)
     } else if ms >= 1000 {
-        format!("{:.1}s", d.as_secs_f64())
+        format!("{}.{}s", ms / 1000, (ms % 1000) / 100)
     } else {
         format!("{ms}ms")
     }

@@ -46,7 +46,12 @@ impl fmt::Display for Error {
         match self {
             Error::Usage(msg) | Error::Failed(msg) => f.write_str(msg),
             Error::Exec { program, err } => {
-                let what = if exit::for_exec_error(err) == exit::NOT_FOUND {
+                let exists = std::path::Path::new(program).components().count() > 1
+                    && std::path::Path::new(program).exists();
+                let what = if exit::for_exec_error(err) == exit::NOT_FOUND && exists {
+                    // execve says ENOENT for a script whose #! interpreter is missing.
+                    "its interpreter (#! line) was not found".to_string()
+                } else if exit::for_exec_error(err) == exit::NOT_FOUND {
                     "not found".to_string()
                 } else {
                     format!("not executable: {}", describe_io(err))

@@ -10,9 +10,11 @@
 #![cfg_attr(test, allow(dead_code))]
 
 mod applet;
+mod check;
 mod cli;
 mod error;
 mod exit;
+mod health;
 mod init;
 mod log;
 #[allow(unsafe_code)]

@@ -19,8 +19,8 @@ fn every_name_dispatches() {
     // Subcommand form, and a release file name like ward-0.1.0-x86_64.
     let out = output_within(ward_cmd(["init", "sh", "-c", "exit 8"]), T);
     assert_eq!(code(&out), 8);
-    let renamed = dir.join("ward-0.1.0-x86_64");
-    std::fs::copy(ward(), &renamed).unwrap();
+    // A release file name (a symlink: dispatch reads only argv[0]'s file name).
+    let renamed = ward_as(&dir, "ward-0.1.0-x86_64");
     let mut cmd = std::process::Command::new(&renamed);
     cmd.args(["init", "--", "true"]);
     assert_eq!(code(&output_within(cmd, T)), 0);
@@ -41,14 +41,17 @@ fn unknown_names_exit_127_with_the_known_list() {
 
     let out = output_within(ward_cmd(["frobnicate"]), T);
     assert_eq!(code(&out), 127);
-    assert!(stderr(&out).contains("known: init"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("known: health"), "{}", stderr(&out));
 }
 
 #[test]
 fn meta_options() {
     let out = output_within(ward_cmd(["--list"]), T);
     assert_eq!(code(&out), 0);
-    assert_eq!(stdout(&out), "init\ntini\ndocker-init\n");
+    assert_eq!(
+        stdout(&out),
+        "health\nhealthcheck\ninit\ntini\ndocker-init\n"
+    );
 
     let out = output_within(ward_cmd(["--version"]), T);
     assert_eq!(
@@ -126,7 +129,7 @@ fn install_creates_working_symlinks() {
         T,
     );
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    for name in ["init", "tini", "docker-init"] {
+    for name in ["health", "healthcheck", "init", "tini", "docker-init"] {
         let link = bin.join(name);
         let meta = std::fs::symlink_metadata(&link).unwrap();
         assert!(meta.file_type().is_symlink(), "{name}");

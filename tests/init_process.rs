@@ -404,3 +404,101 @@ fn environment_twins_apply_and_zero_means_off() {
         }
     }
 }
+
+#[test]
+fn sigchld_ignored_by_the_parent_does_not_blind_ward() {
+    // With SIGCHLD ignored the kernel would reap ward's children itself and ward would never
+    // see the child's status; the child still inherits the ignored SIGCHLD.
+    let ignoring_sigchld = |args: &[&str]| {
+        let mut cmd = ward_cmd(args);
+        // SAFETY: only raw signal system calls between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                set_signal_state(0, bit(libc::SIGCHLD));
+                Ok(())
+            });
+        }
+        output_within(cmd, T)
+    };
+    let out = ignoring_sigchld(&["init", "--", "sh", "-c", "sleep 0.2; exit 3"]);
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    let out = ignoring_sigchld(&["init", "--", "grep", "SigIgn", "/proc/self/status"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let line = stdout(&out);
+    let mask = u64::from_str_radix(line.trim().trim_start_matches("SigIgn:").trim(), 16).unwrap();
+    assert_eq!(mask & bit(libc::SIGCHLD), bit(libc::SIGCHLD), "{line}");
+}
+
+#[test]
+fn a_stopped_leftover_still_gets_to_handle_sigterm() {
+    for pid1 in [false, true] {
+        if pid1 && !require_pidns() {
+            continue;
+        }
+        let dir = TempDir::new("stopped");
+        let (t, r) = (dir.join("trapped"), dir.join("ready"));
+        let script = format!(
+            "sh -c 'trap \"echo > {t}; exit 0\" TERM; echo > {r}; kill -STOP $$; while :; do sleep 0.1; done' &
+             while [ ! -e {r} ]; do sleep 0.02; done; sleep 0.2; exit 0",
+            t = t.display(),
+            r = r.display()
+        );
+        let args = ["init", "--grace", "5s", "--", "sh", "-c", &script];
+        let cmd = if pid1 {
+            ward_pid1_cmd(args)
+        } else {
+            ward_cmd(args)
+        };
+        let out = output_within(cmd, T);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        assert!(
+            t.exists(),
+            "pid1={pid1}: the stopped leftover's TERM trap never ran"
+        );
+    }
+}
+
+#[test]
+fn grace_zero_leaves_leftovers_alone_when_not_pid1() {
+    // tini's behaviour: no signal at all to what the child left behind.
+    let dir = TempDir::new("nograce");
+    let pidfile = dir.join("pid");
+    let script = format!(
+        "sh -c 'echo $$ > {p}.tmp; mv {p}.tmp {p}; exec sleep 30' & while [ ! -e {p} ]; do sleep 0.02; done; exit 0",
+        p = pidfile.display()
+    );
+    let mut cmd = ward_cmd(["init", "--grace", "0", "--", "sh", "-c", &script]);
+    cmd.stdout(Stdio::null()).stderr(Stdio::null());
+    let out = wait_output(cmd.spawn().unwrap(), T);
+    assert_eq!(code(&out), 0);
+    let pid: u32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let _guard = KillOnDrop(vec![pid]);
+    assert!(alive(pid), "--grace 0 still signalled the leftover");
+}
+
+#[test]
+fn off_values_in_the_environment() {
+    for (var, value) in [
+        ("WARD_INIT_GRACE", "false"),
+        ("WARD_INIT_GRACE", "off"),
+        ("WARD_INIT_GRACE", ""),
+        ("WARD_INIT_KILL_AFTER", "false"),
+        ("WARD_INIT_KILL_AFTER", ""),
+        ("WARD_INIT_PDEATHSIG", "none"),
+        ("WARD_INIT_PGROUP", ""),
+        ("WARD_INIT_VERBOSE", "0"),
+    ] {
+        let mut cmd = ward_cmd(["init", "--", "sh", "-c", "exit 6"]);
+        cmd.env(var, value);
+        let out = output_within(cmd, T);
+        assert_eq!(code(&out), 6, "{var}={value:?}: {}", stderr(&out));
+    }
+    // A bad environment does not stand in the way of --help.
+    let mut cmd = ward_cmd(["init", "--help"]);
+    cmd.env("WARD_INIT_GRACE", "soon");
+    assert_eq!(code(&output_within(cmd, T)), 0);
+}

@@ -17,12 +17,25 @@ fn forwardable() -> Vec<i32> {
     v
 }
 
-/// Starts ward (as PID 1 or not) running the catcher; returns (spawned process, ward's pid,
-/// catcher's pid, log path, temp dir).
-fn start_catcher(
-    pid1: bool,
-    extra: &[&str],
-) -> (std::process::Child, u32, u32, std::path::PathBuf, TempDir) {
+/// ward (as PID 1 or not) running the catcher. Dropping it kills whatever is left.
+struct Catcher {
+    child: Option<std::process::Child>,
+    ward: u32,
+    catcher: u32,
+    log: std::path::PathBuf,
+    _dir: TempDir,
+    _guard: KillOnDrop,
+}
+
+impl Catcher {
+    /// Kills the catcher and returns ward's output (ward exits 137: its child was SIGKILLed).
+    fn finish(mut self) -> std::process::Output {
+        kill(self.catcher, libc::SIGKILL);
+        wait_output(self.child.take().unwrap(), T)
+    }
+}
+
+fn start_catcher(pid1: bool, extra: &[&str]) -> Catcher {
     let py = python().unwrap();
     let dir = TempDir::new("sig");
     let catcher = write_catcher(&dir);
@@ -40,32 +53,43 @@ fn start_catcher(
     };
     cmd.stdout(Stdio::null()).stderr(Stdio::piped());
     let child = cmd.spawn().unwrap();
+    let mut guard = KillOnDrop(vec![child.id()]);
     let ward_pid = if pid1 {
         only_child(child.id())
     } else {
         child.id()
     };
+    guard.0.push(ward_pid);
     assert!(wait_for_prefix(&log, "ready", T), "catcher never started");
     let catcher_pid = only_child(ward_pid);
-    (child, ward_pid, catcher_pid, log, dir)
+    guard.0.push(catcher_pid);
+    Catcher {
+        child: Some(child),
+        ward: ward_pid,
+        catcher: catcher_pid,
+        log,
+        _dir: dir,
+        _guard: guard,
+    }
 }
 
 fn forwards_everything(pid1: bool) {
-    let (child, ward_pid, catcher_pid, log, _dir) = start_catcher(pid1, &[]);
+    let c = start_catcher(pid1, &[]);
     let mut missing = Vec::new();
     for sig in forwardable() {
-        kill(ward_pid, sig);
-        if !wait_for_line(&log, &sig.to_string(), Duration::from_secs(5)) {
+        kill(c.ward, sig);
+        if !wait_for_line(&c.log, &sig.to_string(), Duration::from_secs(5)) {
             missing.push(sig);
         }
-        assert!(alive(ward_pid), "ward died of signal {sig}");
+        assert!(alive(c.ward), "ward died of signal {sig}");
     }
-    // SIGCHLD is never forwarded (it makes ward reap).
-    kill(ward_pid, libc::SIGCHLD);
-    std::thread::sleep(Duration::from_millis(300));
-    let got_chld = log_lines(&log).iter().any(|l| l == "17");
-    kill(catcher_pid, libc::SIGKILL);
-    let out = wait_output(child, T);
+    // SIGCHLD is never forwarded (it makes ward reap): send it, then a marker; when the marker
+    // has arrived, SIGCHLD would have too.
+    kill(c.ward, libc::SIGCHLD);
+    kill(c.ward, 45);
+    assert!(wait_for_line(&c.log, "45", T));
+    let got_chld = log_lines(&c.log).iter().any(|l| l == "17");
+    let out = c.finish();
     assert!(
         missing.is_empty(),
         "pid1={pid1}: signals not forwarded: {missing:?}"
@@ -97,9 +121,9 @@ fn sent_fault_signals_are_forwarded_from_inside_the_namespace_too() {
     if require_python().is_none() || !require_pidns() {
         return;
     }
-    // sigqueue from a process inside ward's own namespace (si_pid != 0), as `kill` in a
+    // kill from a process inside ward's own namespace (si_pid != 0), as `kill` in a
     // `docker exec` would.
-    let (child, ward_pid, catcher_pid, log, _dir) = start_catcher(true, &[]);
+    let c = start_catcher(true, &[]);
     for sig in [
         libc::SIGABRT,
         libc::SIGTRAP,
@@ -109,35 +133,29 @@ fn sent_fault_signals_are_forwarded_from_inside_the_namespace_too() {
         libc::SIGILL,
         libc::SIGFPE,
     ] {
-        let out = output_within(
-            {
-                let mut c = std::process::Command::new("nsenter");
-                c.args([
-                    "-t",
-                    &ward_pid.to_string(),
-                    "-p",
-                    "--",
-                    "kill",
-                    &format!("-{sig}"),
-                    "1",
-                ]);
-                c
-            },
-            T,
-        );
+        let mut cmd = std::process::Command::new("nsenter");
+        cmd.args([
+            "-t",
+            &c.ward.to_string(),
+            "-p",
+            "--",
+            "kill",
+            &format!("-{sig}"),
+            "1",
+        ]);
+        let out = output_within(cmd, T);
         assert!(
             out.status.success(),
             "nsenter kill failed: {}",
             stderr(&out)
         );
         assert!(
-            wait_for_line(&log, &sig.to_string(), Duration::from_secs(5)),
+            wait_for_line(&c.log, &sig.to_string(), Duration::from_secs(5)),
             "signal {sig} not forwarded"
         );
-        assert!(alive(ward_pid));
+        assert!(alive(c.ward));
     }
-    kill(catcher_pid, libc::SIGKILL);
-    assert_eq!(code(&wait_output(child, T)), 137);
+    assert_eq!(code(&c.finish()), 137);
 }
 
 #[test]
@@ -145,7 +163,7 @@ fn rewrite_and_drop() {
     if require_python().is_none() {
         return;
     }
-    let (child, ward_pid, catcher_pid, log, _dir) = start_catcher(
+    let c = start_catcher(
         false,
         &[
             "-r",
@@ -156,26 +174,69 @@ fn rewrite_and_drop() {
             "RTMIN+1:RTMAX",
         ],
     );
-    kill(ward_pid, libc::SIGTERM);
+    kill(c.ward, libc::SIGTERM);
     assert!(
-        wait_for_line(&log, "10", T),
+        wait_for_line(&c.log, "10", T),
         "TERM was not forwarded as USR1"
     );
-    kill(ward_pid, 35);
+    kill(c.ward, 35);
     assert!(
-        wait_for_line(&log, "64", T),
+        wait_for_line(&c.log, "64", T),
         "RTMIN+1 was not forwarded as RTMAX"
     );
-    kill(ward_pid, libc::SIGHUP);
-    kill(ward_pid, libc::SIGUSR2);
-    assert!(wait_for_line(&log, "12", T));
-    let lines = log_lines(&log);
-    kill(catcher_pid, libc::SIGKILL);
-    wait_output(child, T);
+    kill(c.ward, libc::SIGHUP);
+    kill(c.ward, libc::SIGUSR2);
+    assert!(wait_for_line(&c.log, "12", T));
+    let lines = log_lines(&c.log);
+    c.finish();
     assert!(
         !lines.iter().any(|l| l == "15" || l == "1" || l == "35"),
         "{lines:?}"
     );
+}
+
+/// ward's own SIGPIPE (a log line written to a closed stderr pipe) is the kernel's signal to
+/// ward, not a signal for the app: it must not be forwarded.
+#[test]
+fn sigpipe_raised_at_ward_is_not_forwarded() {
+    if require_python().is_none() {
+        return;
+    }
+    let py = python().unwrap();
+    let dir = TempDir::new("ownpipe");
+    let catcher = write_catcher(&dir);
+    let log = dir.join("log");
+    // stderr is a pipe whose read end is already closed; -w makes ward write to it when it
+    // reaps the orphan, so the kernel raises SIGPIPE at ward. The catcher is ward's child's
+    // child, in the same process group.
+    let script = format!(
+        "{py} {c} {l} & while ! grep -q ready {l} 2>/dev/null; do sleep 0.05; done; (sleep 0.1 &); sleep 1; kill -USR2 $!; wait",
+        py = py.display(),
+        c = catcher.display(),
+        l = log.display()
+    );
+    let mut cmd = ward_cmd([
+        "init", "-g", "-w", "--grace", "0", "--", "sh", "-c", &script,
+    ]);
+    cmd.stdout(Stdio::null()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    drop(child.stderr.take());
+    let _guard = KillOnDrop(vec![child.id()]);
+    assert!(
+        wait_for_line(&log, "12", T),
+        "the catcher never got its USR2"
+    );
+    let lines = log_lines(&log);
+    let catcher_pid: u32 = lines[0].trim_start_matches("ready ").parse().unwrap();
+    kill(catcher_pid, libc::SIGKILL);
+    let status = child.wait().unwrap();
+    assert!(
+        !lines.iter().any(|l| l == "13"),
+        "SIGPIPE was forwarded: {lines:?}"
+    );
+    // `wait` without operands returns 0 once the catcher is gone; a forwarded SIGPIPE would
+    // have killed the shell (141).
+    assert_eq!(status.code(), Some(0), "{status:?}");
 }
 
 #[test]

@@ -3,9 +3,11 @@
 //! installed as. Tests that need a capability the machine lacks skip visibly by hand and fail
 //! under WARD_REQUIRE_ALL=1 (CI).
 
+mod servers;
 mod util;
 
 mod dispatch;
+mod health;
 mod init_pid1;
 mod init_process;
 mod init_signals;

@@ -52,6 +52,7 @@ fn block_signals() -> Result<(), Error> {
     if !signals::block_all_but_faults() {
         return Err(Error::Failed("cannot block signals".into()));
     }
+    signals::default_sigchld();
     Ok(())
 }
 
@@ -69,24 +70,36 @@ fn start(opts: Options) -> Result<u8, Error> {
             );
         }
     }
+    let mut initial = None;
     if let Some(sig) = opts.pdeathsig {
         let parent = process::parent_pid();
         process::set_parent_death_signal(sig)
             .map_err(|e| Error::Failed(format!("cannot set parent-death signal: {}", e.desc())))?;
-        // The parent may have died before the prctl: then the signal would never come.
+        // The parent may have died before the prctl: then the signal would never come, so
+        // forward it as soon as the child runs.
         if process::parent_pid() != parent {
-            let _ = signals::send(process::pid(), sig);
+            initial = Some(sig);
         }
     }
 
     // Phase 4.
     let take_tty = process::stdin_is_our_foreground_tty();
-    let child = process::spawn(&opts.program, &opts.args, signals::inherited(), take_tty).map_err(
-        |err| Error::Exec {
-            program: opts.program.clone(),
-            err,
-        },
-    )?;
+    let child = match process::spawn(&opts.program, &opts.args, signals::inherited(), take_tty) {
+        Ok(pid) => pid,
+        Err(process::SpawnError::Exec(err)) => {
+            return Err(Error::Exec {
+                program: opts.program.clone(),
+                err,
+            });
+        }
+        Err(process::SpawnError::Fork(err)) => {
+            return Err(Error::Failed(format!(
+                "cannot start {:?}: {}",
+                opts.program,
+                crate::error::describe_io(&err)
+            )));
+        }
+    };
     info!(
         "started {:?} as pid {child}{}",
         opts.program,
@@ -107,7 +120,7 @@ fn start(opts: Options) -> Result<u8, Error> {
     }
 
     // From here on: no early exits.
-    let code = supervise::run(&opts, child, pid1);
+    let code = supervise::run(&opts, child, pid1, initial);
     info!("exiting with status {code}");
     Ok(code)
 }

@@ -107,6 +107,20 @@ struct Builder {
 const APPLET: &str = "init";
 
 impl Builder {
+    /// This builder's values where set, `env`'s otherwise.
+    fn or(self, env: Builder) -> Builder {
+        Builder {
+            pgroup: self.pgroup.or(env.pgroup),
+            grace: self.grace.or(env.grace),
+            kill_after: self.kill_after.or(env.kill_after),
+            rewrite: self.rewrite.or(env.rewrite),
+            pdeathsig: self.pdeathsig.or(env.pdeathsig),
+            remap_exit: self.remap_exit.or(env.remap_exit),
+            verbose: self.verbose.or(env.verbose),
+            warn_reaped: self.warn_reaped.or(env.warn_reaped),
+        }
+    }
+
     /// Reads every WARD_INIT_* twin. Command-line values given later replace these; a list
     /// given on the command line replaces the list from the environment.
     fn from_env() -> Result<Builder, Error> {
@@ -115,7 +129,7 @@ impl Builder {
             b.pgroup = Some(parse_env(&v, cli::parse_bool)?);
         }
         if let Some(v) = cli::env_twin(APPLET, "grace")? {
-            b.grace = Some(parse_env(&v, cli::parse_duration)?);
+            b.grace = Some(parse_env(&v, parse_grace)?);
         }
         if let Some(v) = cli::env_twin(APPLET, "kill-after")? {
             b.kill_after = Some(parse_env(&v, parse_kill_after)?);
@@ -166,21 +180,37 @@ impl Builder {
     }
 }
 
-/// `--kill-after 0` (or `off`) disables it, like leaving it out.
+/// Whether a value means "off": `0`, `off`, `false`, `no`, `none` or empty.
+fn is_off(text: &str) -> bool {
+    matches!(
+        text.trim().to_ascii_lowercase().as_str(),
+        "" | "0" | "off" | "false" | "no" | "none"
+    )
+}
+
+/// `--kill-after 0` (or `off`, `false`) disables it, like leaving it out.
 fn parse_kill_after(text: &str) -> Result<Option<Duration>, String> {
-    if text.trim().eq_ignore_ascii_case("off") {
+    if is_off(text) {
         return Ok(None);
     }
     let d = cli::parse_duration(text)?;
     Ok((!d.is_zero()).then_some(d))
 }
 
-/// A signal, or `0`/`none`/empty for none (environment form).
-fn parse_optional_signal(text: &str) -> Result<Option<i32>, String> {
-    match text.trim().to_ascii_lowercase().as_str() {
-        "" | "0" | "none" | "off" | "false" => Ok(None),
-        _ => cli::parse_signal(text).map(Some),
+/// `--grace 0` (or `off`, `false`) means no grace period.
+fn parse_grace(text: &str) -> Result<Duration, String> {
+    if is_off(text) {
+        return Ok(Duration::ZERO);
     }
+    cli::parse_duration(text)
+}
+
+/// A signal, or `0`/`none`/`off`/empty for none (environment form).
+fn parse_optional_signal(text: &str) -> Result<Option<i32>, String> {
+    if is_off(text) {
+        return Ok(None);
+    }
+    cli::parse_signal(text).map(Some)
 }
 
 /// WARD_INIT_VERBOSE: how many `-v` (0–3), or a boolean meaning 0 or 1.
@@ -196,7 +226,9 @@ fn parse_verbose(text: &str) -> Result<u8, String> {
 
 /// The ward command line: `ward init [OPTIONS] [--] PROGRAM [ARGS...]`.
 pub fn parse(args: Vec<OsString>) -> Result<Parsed, Error> {
-    let mut b = Builder::from_env()?;
+    // The command line first (so --help works even with a bad environment), then the
+    // environment fills in what the command line left out.
+    let mut b = Builder::default();
     let mut parser = lexopt::Parser::from_args(args);
     let mut verbose = 0u8;
     let mut rewrite: Option<Rewrites> = None;
@@ -204,9 +236,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed, Error> {
     while let Some(arg) = parser.next()? {
         match arg {
             Short('g') | Long("pgroup") => b.pgroup = Some(true),
-            Long("grace") => {
-                b.grace = Some(parse_opt("--grace", parser.value()?, cli::parse_duration)?)
-            }
+            Long("grace") => b.grace = Some(parse_opt("--grace", parser.value()?, parse_grace)?),
             Long("kill-after") => {
                 b.kill_after = Some(parse_opt(
                     "--kill-after",
@@ -247,6 +277,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed, Error> {
                 if remap.is_some() {
                     b.remap_exit = remap;
                 }
+                let b = b.or(Builder::from_env()?);
                 return Ok(Parsed::Run(b.build(DEFAULT_GRACE, program, rest)));
             }
             _ => {
@@ -276,7 +307,7 @@ pub fn parse_tini(args: Vec<OsString>) -> Result<Parsed, Error> {
         cli::print_stdout(&tini_version_line());
         return Ok(Parsed::Done(0));
     }
-    let mut b = Builder::from_env()?;
+    let mut b = Builder::default();
     if std::env::var_os("TINI_KILL_PROCESS_GROUP").is_some() {
         b.pgroup = Some(true);
     }
@@ -309,6 +340,7 @@ pub fn parse_tini(args: Vec<OsString>) -> Result<Parsed, Error> {
                 if remap.is_some() {
                     b.remap_exit = remap;
                 }
+                let b = b.or(Builder::from_env()?);
                 let mut opts = b.build(Duration::ZERO, program, rest);
                 if let Some(v) = verbosity {
                     opts.verbosity = v.min(3);
@@ -323,15 +355,21 @@ pub fn parse_tini(args: Vec<OsString>) -> Result<Parsed, Error> {
     Err(Error::usage(format!("missing PROGRAM; {TINI_USAGE}")))
 }
 
-/// C's atoi, as tini reads TINI_VERBOSITY: leading digits, anything else is 0.
+/// TINI_VERBOSITY as tini reads it, with C's atoi: leading digits (anything else is 0); tini
+/// compares it as unsigned, so a negative number means the most verbose.
 fn tini_atoi(v: &std::ffi::OsStr) -> u8 {
     let s = v.to_string_lossy();
-    let digits: String = s
-        .trim_start()
-        .chars()
-        .take_while(|c| c.is_ascii_digit())
-        .collect();
-    digits.parse::<u32>().map_or(0, |n| n.min(3) as u8)
+    let t = s.trim_start();
+    let (negative, t) = match t.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, t.strip_prefix('+').unwrap_or(t)),
+    };
+    let digits: String = t.chars().take_while(|c| c.is_ascii_digit()).collect();
+    match digits.parse::<u64>() {
+        Ok(0) | Err(_) => 0,
+        Ok(_) if negative => 3,
+        Ok(n) => n.min(3) as u8,
+    }
 }
 
 const TINI_USAGE: &str = "usage: tini [-h] [-s] [-p SIGNAL] [-v] [-w] [-g] [-e CODE] [-l] [--] PROGRAM [ARGS...] | --version";
@@ -351,8 +389,9 @@ Options (environment twin in brackets; the command line wins):
                             [WARD_INIT_PGROUP=1]
       --grace DURATION      after the child exits, how long the rest get between SIGTERM and
                             SIGKILL; 0 exits at once like tini (default 2s) [WARD_INIT_GRACE]
-      --kill-after DURATION after forwarding SIGTERM or SIGINT, SIGKILL the child (group) if
-                            it is still running this much later (default off)
+      --kill-after DURATION when ward receives SIGTERM or SIGINT (whatever --rewrite makes
+                            of it), SIGKILL the child (group) if it is still running this
+                            much later (default off)
                             [WARD_INIT_KILL_AFTER]
   -r, --rewrite FROM:TO     forward signal FROM as TO; TO may be none to drop it; repeatable
                             [WARD_INIT_REWRITE=\"TERM:QUIT HUP:none\"]
@@ -484,5 +523,6 @@ mod tests {
         assert!(tini_version_line().starts_with("tini version 0.19.0 - "));
         assert_eq!(tini_atoi(std::ffi::OsStr::new("abc")), 0);
         assert_eq!(tini_atoi(std::ffi::OsStr::new("2x")), 2);
+        assert_eq!(tini_atoi(std::ffi::OsStr::new("-1")), 3);
     }
 }

@@ -30,6 +30,9 @@ struct Supervisor<'a> {
     opts: &'a Options,
     child: i32,
     pid1: bool,
+    /// ward's own pid: signals "sent" by it are ones the kernel raised at ward itself
+    /// (SIGPIPE from writing a log line to a closed pipe) and are not the child's business.
+    me: i32,
     /// When --kill-after is armed: the moment the child gets SIGKILL.
     kill_at: Option<Instant>,
     /// Warned once that /proc could not be read.
@@ -43,14 +46,20 @@ fn wait_set() -> SigSet {
 }
 
 /// Runs until the child has exited and the rest has been shut down; returns the exit code.
-pub fn run(opts: &Options, child: i32, pid1: bool) -> u8 {
+/// `initial` is a signal to forward first (the parent-death signal when the parent was already
+/// gone before it could be armed).
+pub fn run(opts: &Options, child: i32, pid1: bool, initial: Option<i32>) -> u8 {
     let mut s = Supervisor {
         opts,
         child,
         pid1,
+        me: process::pid(),
         kill_at: None,
         warned_proc: false,
     };
+    if let Some(sig) = initial {
+        s.forward(sig, Target::Child);
+    }
     let ended = s.until_child_exits();
     let mut code = exit::from_ended(ended);
     info!("child {child} {}", describe(ended));
@@ -112,6 +121,13 @@ impl Supervisor<'_> {
                 .map(|at| at.saturating_duration_since(Instant::now()));
             match signals::wait(set, timeout) {
                 Received::Signal { signo, .. } if signo == libc::SIGCHLD => {}
+                Received::Signal {
+                    signo,
+                    sender,
+                    code,
+                } if sender == self.me && code <= 0 => {
+                    debug!("not forwarding {}: raised at ward itself", name(signo));
+                }
                 Received::Signal { signo, .. } => self.forward(signo, Target::Child),
                 Received::TimedOut => self.kill_child_now(),
                 Received::Interrupted => {}
@@ -209,6 +225,8 @@ impl Supervisor<'_> {
             cli::format_duration(self.opts.grace)
         );
         self.signal_leftovers(libc::SIGTERM);
+        // A stopped process keeps SIGTERM pending and could never run its handler.
+        self.signal_leftovers(libc::SIGCONT);
         if self.wait_for_leftovers(Instant::now() + self.opts.grace, true) {
             return;
         }
@@ -239,6 +257,7 @@ impl Supervisor<'_> {
             }
             match signals::wait(set, Some(left)) {
                 Received::Signal { signo, .. } if signo == libc::SIGCHLD => {}
+                Received::Signal { sender, code, .. } if sender == self.me && code <= 0 => {}
                 Received::Signal { signo, .. } if forward => self.forward(signo, Target::Leftovers),
                 Received::TimedOut => return false,
                 Received::Signal { .. } | Received::Interrupted => {}

@@ -162,6 +162,13 @@ pub fn inherited() -> Inherited {
     capture_inherited()
 }
 
+/// Puts SIGCHLD back to SIG_DFL in ward itself: a parent that left it ignored would make the
+/// kernel reap ward's children behind its back, and ward would never learn the child's status.
+/// (The child still gets the inherited disposition.)
+pub fn default_sigchld() {
+    raw_set_default_or_ignore(libc::SIGCHLD, false);
+}
+
 /// Blocks every signal except the fault signals, so that nothing can kill or be lost by ward
 /// (a PID 1 with SIG_DFL silently drops signals; blocked ones stay pending until waited for).
 pub fn block_all_but_faults() -> bool {
@@ -170,6 +177,11 @@ pub fn block_all_but_faults() -> bool {
         set = set.without(sig);
     }
     raw_sigprocmask(libc::SIG_SETMASK, Some(&set), None)
+}
+
+/// Blocks `set` in the calling thread; threads it starts afterwards inherit the mask.
+pub fn block_in_thread(set: SigSet) -> bool {
+    raw_sigprocmask(libc::SIG_BLOCK, Some(&set), None)
 }
 
 /// Puts back, in the calling process, exactly the mask and dispositions it was started with.
@@ -188,8 +200,10 @@ pub fn restore_inherited(saved: &Inherited) {
 /// What a wait for a signal produced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Received {
-    /// Signal `signo` arrived; `code` is its `si_code` (≤ 0 when a process sent it).
-    Signal { signo: i32, code: i32 },
+    /// Signal `signo` arrived; `code` is its `si_code` (≤ 0 when a process sent it) and
+    /// `sender` the sending pid for sent signals (ward's own pid for signals the kernel raises
+    /// at ward itself, such as SIGPIPE after a write to a closed pipe).
+    Signal { signo: i32, code: i32, sender: i32 },
     /// The timeout passed.
     TimedOut,
     /// A handler ran (a sent fault signal: see [`take_sent_faults`]), or the wait failed.
@@ -223,9 +237,13 @@ pub fn wait(set: SigSet, timeout: Option<Duration>) -> Received {
         )
     };
     if rc > 0 {
+        // SAFETY: si_pid is meaningful (and initialised, all-zero otherwise) for the sent and
+        // SIGCHLD signals this returns; it is only compared, never dereferenced.
+        let sender = unsafe { info.si_pid() };
         return Received::Signal {
             signo: rc as i32,
             code: info.si_code,
+            sender,
         };
     }
     match nix::errno::Errno::last() {
@@ -259,10 +277,26 @@ extern "C" fn on_fault(sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut 
             libc::kill(me, libc::SIGCHLD);
         }
     } else {
-        // A real fault in ward itself, or its own abort(): fall back to the default action,
-        // so returning re-runs the faulting instruction (or abort's own fallback) and the
-        // kernel kills ward as it should.
+        // A real fault in ward itself, or its own abort(): fall back to the default action so
+        // the kernel kills ward as it should.
         raw_set_default_or_ignore(sig, false);
+        if code > 0
+            && !matches!(
+                sig,
+                libc::SIGSEGV | libc::SIGBUS | libc::SIGILL | libc::SIGFPE
+            )
+        {
+            // TRAP and SYS (int3, seccomp) do not fault again when the handler returns.
+            // SAFETY: async-signal-safe calls; abort() is the way out for PID 1, which ignores
+            // signals it sends itself while they are at SIG_DFL.
+            unsafe {
+                if me != 1 {
+                    libc::syscall(libc::SYS_tgkill, me, libc::syscall(libc::SYS_gettid), sig);
+                } else {
+                    libc::abort();
+                }
+            }
+        }
     }
 }
 

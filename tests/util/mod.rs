@@ -349,14 +349,28 @@ pub fn bit(sig: i32) -> u64 {
     1u64 << (sig - 1)
 }
 
+/// Kills the listed processes (SIGKILL) when dropped, so a failing test leaves nothing behind.
+#[derive(Default)]
+pub struct KillOnDrop(pub Vec<u32>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        for &pid in &self.0 {
+            if alive(pid) {
+                kill(pid, libc::SIGKILL);
+            }
+        }
+    }
+}
+
 /// Writes the signal-catching helper into `dir`: a python3 program that installs a handler on
 /// every catchable signal and appends each received signal number to `log`, after writing
-/// "ready". It never exits on its own.
+/// "ready". It exits only when it is orphaned.
 pub fn write_catcher(dir: &TempDir) -> PathBuf {
     let path = dir.join("catcher.py");
     std::fs::write(
         &path,
-        r#"import os, signal, sys
+        r#"import os, signal, sys, time
 log = open(sys.argv[1], "a", buffering=1)
 def on_signal(sig, frame):
     log.write("%d\n" % sig)
@@ -368,8 +382,10 @@ for s in range(1, 65):
     except (OSError, ValueError, RuntimeError):
         pass
 log.write("ready %d\n" % os.getpid())
-while True:
-    signal.pause()
+parent = os.getppid()
+# Handlers run while sleeping (PEP 475); leave once orphaned so no test leaks a catcher.
+while os.getppid() == parent:
+    time.sleep(0.5)
 "#,
     )
     .unwrap();
@@ -395,4 +411,50 @@ pub fn wait_for_prefix(path: &Path, prefix: &str, limit: Duration) -> bool {
     wait_until(limit, || {
         log_lines(path).iter().any(|l| l.starts_with(prefix))
     })
+}
+
+/// Runs `cmd` like [`output_within`] and also returns its peak resident set size in KiB
+/// (from wait4's rusage).
+// The child is reaped by wait4 below, not through std's Child.
+#[allow(clippy::zombie_processes)]
+pub fn run_with_rusage(mut cmd: Command, limit: Duration) -> (Output, i64) {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn");
+    let pid = child.id() as i32;
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let t_out = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = out.read_to_end(&mut v);
+        v
+    });
+    let t_err = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = err.read_to_end(&mut v);
+        v
+    });
+    let start = Instant::now();
+    let (status, rss) = loop {
+        let mut status = 0;
+        // SAFETY: wait4 on our own child with live out-parameters.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        let r = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
+        if r == pid {
+            break (status, usage.ru_maxrss);
+        }
+        if start.elapsed() > limit {
+            kill(pid as u32, libc::SIGKILL);
+            panic!("command did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    use std::os::unix::process::ExitStatusExt;
+    let output = Output {
+        status: std::process::ExitStatus::from_raw(status),
+        stdout: t_out.join().unwrap(),
+        stderr: t_err.join().unwrap(),
+    };
+    (output, rss)
 }

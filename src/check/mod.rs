@@ -1,0 +1,158 @@
+//! What a target is and how it is probed (HTTP, HTTPS, TCP, Unix socket, file): the one checker
+//! shared by `health` and `wait`. Everything runs in-process under a hard deadline; nothing
+//! here starts a process. A probe ends in a short success detail ("HTTP 200") or a one-line
+//! failure ("connection refused", "timed out after 5s while connecting"), never in a panic.
+
+mod http;
+pub mod mailbox;
+mod net;
+pub mod options;
+mod proxy;
+mod target;
+#[cfg(feature = "tls")]
+mod tls;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::{Duration, Instant};
+
+pub use options::{CheckArgs, CheckOptions, Prepared};
+pub use target::{Scheme, Target};
+
+/// The hard end of a check, and the total it was given (for messages).
+#[derive(Clone, Copy, Debug)]
+pub struct Deadline {
+    end: Instant,
+    total: Duration,
+}
+
+impl Deadline {
+    pub fn after(total: Duration) -> Deadline {
+        Deadline {
+            end: Instant::now() + total,
+            total,
+        }
+    }
+
+    /// The moment it ends.
+    pub fn end(&self) -> Instant {
+        self.end
+    }
+
+    /// The time left, or None once it has passed.
+    pub fn remaining(&self) -> Option<Duration> {
+        let left = self.end.saturating_duration_since(Instant::now());
+        (!left.is_zero()).then_some(left)
+    }
+
+    /// The failure for running out of time in `phase`.
+    pub fn timed_out(&self, phase: Phase) -> Failure {
+        Failure::new(format!(
+            "timed out after {} while {}",
+            crate::cli::format_duration(self.total),
+            phase.describe()
+        ))
+    }
+}
+
+/// Where a check is, so a timeout can say what it was waiting for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Phase {
+    Starting = 0,
+    Resolving,
+    Connecting,
+    Proxy,
+    Tls,
+    Sending,
+    Waiting,
+    Headers,
+    Body,
+}
+
+impl Phase {
+    fn from_u8(v: u8) -> Phase {
+        match v {
+            1 => Phase::Resolving,
+            2 => Phase::Connecting,
+            3 => Phase::Proxy,
+            4 => Phase::Tls,
+            5 => Phase::Sending,
+            6 => Phase::Waiting,
+            7 => Phase::Headers,
+            8 => Phase::Body,
+            _ => Phase::Starting,
+        }
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            Phase::Starting => "starting",
+            Phase::Resolving => "resolving the host name",
+            Phase::Connecting => "connecting",
+            Phase::Proxy => "setting up the proxy tunnel",
+            Phase::Tls => "in the TLS handshake",
+            Phase::Sending => "sending the request",
+            Phase::Waiting => "waiting for the response",
+            Phase::Headers => "reading the response headers",
+            Phase::Body => "reading the response body",
+        }
+    }
+}
+
+/// A check's current phase, shared with whoever waits for it.
+#[derive(Debug, Default)]
+pub struct Progress(AtomicU8);
+
+impl Progress {
+    pub fn set(&self, phase: Phase) {
+        self.0.store(phase as u8, Ordering::Relaxed);
+    }
+    pub fn get(&self) -> Phase {
+        Phase::from_u8(self.0.load(Ordering::Relaxed))
+    }
+}
+
+/// Why a target is not healthy: one line, without the target (the caller puts it in front).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure(pub String);
+
+impl Failure {
+    pub fn new(msg: impl Into<String>) -> Failure {
+        Failure(msg.into())
+    }
+}
+
+/// Probes `target` once. Ok carries a short detail for verbose output ("HTTP 200",
+/// "connected").
+pub fn probe(
+    target: &Target,
+    prepared: &Prepared,
+    deadline: &Deadline,
+    progress: &Progress,
+) -> Result<String, Failure> {
+    let opts = &prepared.opts;
+    match target {
+        Target::Http(url) => http::check(url, prepared, deadline, progress),
+        Target::Tcp { host, port } => {
+            let addrs = net::resolve(host, *port, deadline, progress)?;
+            net::connect_tcp(&addrs, opts.connect_timeout, deadline, progress)?;
+            Ok("connected".into())
+        }
+        Target::Unix(path) => {
+            net::connect_unix(path, progress)?;
+            Ok("connected".into())
+        }
+        Target::File(path) => file_exists(path),
+    }
+}
+
+fn file_exists(path: &PathBuf) -> Result<String, Failure> {
+    match std::fs::metadata(path) {
+        Ok(_) => Ok("exists".into()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Failure::new("does not exist")),
+        Err(e) => Err(Failure::new(
+            crate::error::describe_io(&e).to_ascii_lowercase(),
+        )),
+    }
+}

@@ -1,0 +1,425 @@
+//! What a target is: parsing `http://`, `https://`, `tcp://`, `unix://` and `file://` targets,
+//! and showing them in messages without their credentials.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+/// The forms every message about a bad target lists.
+pub const FORMS: &str =
+    "http://HOST[:PORT]/PATH, https://HOST[:PORT]/PATH, tcp://HOST:PORT or unix:///PATH";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scheme {
+    Http,
+    Https,
+}
+
+/// A parsed http(s) URL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Url {
+    pub scheme: Scheme,
+    /// Percent-decoded user and password from the userinfo part, if any.
+    pub userinfo: Option<(String, String)>,
+    /// Host name or IP literal, without brackets.
+    pub host: String,
+    pub port: u16,
+    /// Path and query, starting with '/'.
+    pub path: String,
+}
+
+impl Url {
+    pub fn default_port(scheme: Scheme) -> u16 {
+        match scheme {
+            Scheme::Http => 80,
+            Scheme::Https => 443,
+        }
+    }
+
+    /// `host[:port]` as it goes into a Host header or a CONNECT line (port only when it is
+    /// not the scheme's default, unless `always_port`).
+    pub fn authority(&self, always_port: bool) -> String {
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        if always_port || self.port != Url::default_port(self.scheme) {
+            format!("{host}:{}", self.port)
+        } else {
+            host
+        }
+    }
+
+    /// The URL without credentials, with the query hidden (it may carry a token).
+    pub fn display(&self) -> String {
+        let scheme = match self.scheme {
+            Scheme::Http => "http",
+            Scheme::Https => "https",
+        };
+        let path = match self.path.split_once('?') {
+            Some((p, _)) => format!("{p}?…"),
+            None => self.path.clone(),
+        };
+        format!("{scheme}://{}{path}", self.authority(false))
+    }
+
+    /// Parses an absolute http(s) URL.
+    pub fn parse(text: &str) -> Result<Url, String> {
+        let (scheme, rest) = if let Some(r) = strip_prefix_ci(text, "http://") {
+            (Scheme::Http, r)
+        } else if let Some(r) = strip_prefix_ci(text, "https://") {
+            (Scheme::Https, r)
+        } else {
+            return Err(format!("not an http(s) URL (use {FORMS})"));
+        };
+        if text.chars().any(|c| c.is_control() || c == ' ') {
+            return Err("URL contains spaces or control characters".into());
+        }
+        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let (authority, tail) = rest.split_at(end);
+        let tail = tail.split('#').next().unwrap_or("");
+        let path = if tail.is_empty() {
+            "/".to_string()
+        } else if tail.starts_with('?') {
+            format!("/{tail}")
+        } else {
+            tail.to_string()
+        };
+        let (userinfo, hostport) = match authority.rsplit_once('@') {
+            Some((u, h)) => {
+                let (user, pass) = u.split_once(':').unwrap_or((u, ""));
+                (Some((percent_decode(user)?, percent_decode(pass)?)), h)
+            }
+            None => (None, authority),
+        };
+        let (host, port) = split_host_port(hostport)?;
+        let port = match port {
+            Some(p) => p,
+            None => Url::default_port(scheme),
+        };
+        Ok(Url {
+            scheme,
+            userinfo,
+            host,
+            port,
+            path,
+        })
+    }
+
+    /// Resolves a redirect's Location against this URL.
+    pub fn join(&self, location: &str) -> Result<Url, String> {
+        let loc = location.trim();
+        if strip_prefix_ci(loc, "http://").is_some() || strip_prefix_ci(loc, "https://").is_some() {
+            return Url::parse(loc);
+        }
+        let mut next = self.clone();
+        if let Some(rest) = loc.strip_prefix("//") {
+            let scheme = match self.scheme {
+                Scheme::Http => "http://",
+                Scheme::Https => "https://",
+            };
+            return Url::parse(&format!("{scheme}{rest}"));
+        }
+        if loc.starts_with('/') {
+            next.path = loc.to_string();
+        } else if loc.starts_with('?') {
+            let base = self.path.split('?').next().unwrap_or("/");
+            next.path = format!("{base}{loc}");
+        } else if loc.is_empty() {
+            return Err("redirect without a location".into());
+        } else {
+            let base = self.path.split('?').next().unwrap_or("/");
+            let dir = &base[..base.rfind('/').map_or(0, |i| i + 1)];
+            next.path = format!("{}{loc}", if dir.is_empty() { "/" } else { dir });
+        }
+        if next.path.chars().any(|c| c.is_control() || c == ' ') {
+            return Err("redirect location contains spaces or control characters".into());
+        }
+        Ok(next)
+    }
+}
+
+fn strip_prefix_ci<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = text.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| &text[prefix.len()..])
+}
+
+/// Splits `host:port`, `[v6]:port`, `host` or `[v6]`. The host must not be empty.
+pub fn split_host_port(text: &str) -> Result<(String, Option<u16>), String> {
+    let (host, port) = if let Some(rest) = text.strip_prefix('[') {
+        let (h, after) = rest
+            .split_once(']')
+            .ok_or_else(|| format!("unclosed '[' in {text:?}"))?;
+        if h.parse::<std::net::Ipv6Addr>().is_err() {
+            return Err(format!("{h:?} is not an IPv6 address"));
+        }
+        let port = match after {
+            "" => None,
+            p => Some(
+                p.strip_prefix(':')
+                    .ok_or_else(|| format!("unexpected {p:?} after ']'"))?,
+            ),
+        };
+        (h.to_string(), port)
+    } else {
+        match text.rsplit_once(':') {
+            Some((h, _)) if h.contains(':') => {
+                return Err(format!(
+                    "IPv6 address {text:?} must be in brackets, e.g. [::1]:8080"
+                ));
+            }
+            Some((h, p)) => (h.to_string(), Some(p)),
+            None => (text.to_string(), None),
+        }
+    };
+    if host.is_empty() {
+        return Err("missing host".into());
+    }
+    if !host
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || ".-_:%".contains(c))
+    {
+        return Err(format!("invalid host {host:?}"));
+    }
+    let port = match port {
+        None => None,
+        Some(p) => Some(
+            p.parse::<u16>()
+                .ok()
+                .filter(|&n| n != 0)
+                .ok_or_else(|| format!("invalid port {p:?}"))?,
+        ),
+    };
+    Ok((host, port))
+}
+
+fn percent_decode(text: &str) -> Result<String, String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = text
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .ok_or("invalid percent-encoding in the URL's credentials")?;
+            out.push(hex);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| "URL credentials are not valid UTF-8".to_string())
+}
+
+/// Whether a host is the local machine's loopback: `localhost`, `*.localhost`, 127.0.0.0/8,
+/// ::1 (and ::ffff:127.x). Loopback targets never go through a proxy.
+pub fn is_loopback(host: &str) -> bool {
+    let h = host.trim_end_matches('.').to_ascii_lowercase();
+    if h == "localhost" || h.ends_with(".localhost") {
+        return true;
+    }
+    match h.parse::<IpAddr>() {
+        Ok(IpAddr::V4(v4)) => v4.is_loopback(),
+        Ok(IpAddr::V6(v6)) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+        Err(_) => false,
+    }
+}
+
+/// A thing to check.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// An HTTP(S) request.
+    Http(Url),
+    /// A TCP connect.
+    Tcp { host: String, port: u16 },
+    /// A connect to a Unix stream socket.
+    Unix(PathBuf),
+    /// The path exists (wait only).
+    File(PathBuf),
+}
+
+impl Target {
+    /// Parses a target. `file://` is accepted only when `allow_file` is set.
+    pub fn parse(text: &str, allow_file: bool) -> Result<Target, String> {
+        let t = text.trim();
+        let lower = t.to_ascii_lowercase();
+        if lower.starts_with("http://") || lower.starts_with("https://") {
+            return Url::parse(t).map(Target::Http);
+        }
+        if let Some(rest) = strip_prefix_ci(t, "tcp://") {
+            let rest = rest.trim_end_matches('/');
+            let (host, port) = split_host_port(rest)?;
+            let port =
+                port.ok_or_else(|| format!("tcp target {t:?} needs a port (tcp://HOST:PORT)"))?;
+            return Ok(Target::Tcp { host, port });
+        }
+        if let Some(rest) = strip_prefix_ci(t, "unix://") {
+            return absolute_path(rest, t).map(Target::Unix);
+        }
+        if allow_file {
+            if let Some(rest) = strip_prefix_ci(t, "file://") {
+                return absolute_path(rest, t).map(Target::File);
+            }
+        }
+        let forms = if allow_file {
+            format!("{FORMS} or file:///PATH")
+        } else {
+            FORMS.to_string()
+        };
+        Err(format!("unsupported target {:?} (use {forms})", short(t)))
+    }
+}
+
+fn absolute_path(rest: &str, whole: &str) -> Result<PathBuf, String> {
+    if !rest.starts_with('/') || rest.len() < 2 {
+        return Err(format!(
+            "{whole:?} needs an absolute path, e.g. unix:///run/app.sock"
+        ));
+    }
+    Ok(PathBuf::from(rest))
+}
+
+/// At most 60 characters of user input for messages.
+fn short(text: &str) -> String {
+    let mut s: String = text.chars().take(60).collect();
+    if s.len() < text.len() {
+        s.push('…');
+    }
+    s
+}
+
+impl fmt::Display for Target {
+    /// How the target appears at the start of every message: never with credentials.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Http(u) => f.write_str(&u.display()),
+            Target::Tcp { host, port } => {
+                if host.contains(':') {
+                    write!(f, "tcp://[{host}]:{port}")
+                } else {
+                    write!(f, "tcp://{host}:{port}")
+                }
+            }
+            Target::Unix(p) => write!(f, "unix://{}", p.display()),
+            Target::File(p) => write!(f, "file://{}", p.display()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        let u = Url::parse("http://127.0.0.1:8080/healthz?x=1").unwrap();
+        assert_eq!(
+            (u.host.as_str(), u.port, u.path.as_str()),
+            ("127.0.0.1", 8080, "/healthz?x=1")
+        );
+        assert_eq!(u.display(), "http://127.0.0.1:8080/healthz?…");
+        let u = Url::parse("HTTPS://[::1]/").unwrap();
+        assert_eq!(
+            (u.scheme, u.host.as_str(), u.port),
+            (Scheme::Https, "::1", 443)
+        );
+        assert_eq!(u.authority(false), "[::1]");
+        assert_eq!(u.authority(true), "[::1]:443");
+        let u = Url::parse("http://al%40ice:p%3Ass@host:81").unwrap();
+        assert_eq!(u.userinfo, Some(("al@ice".into(), "p:ss".into())));
+        assert_eq!(u.path, "/");
+        assert_eq!(u.display(), "http://host:81/");
+        assert_eq!(Url::parse("http://h?q").unwrap().path, "/?q");
+        for bad in [
+            "http://",
+            "http://:80/",
+            "http://h:0/",
+            "http://h:99999/",
+            "http://::1/",
+            "http://[::1/",
+            "http://h/ x",
+            "ftp://h/",
+            "http://[zz]/",
+        ] {
+            assert!(Url::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn redirects() {
+        let base = Url::parse("http://h:1/a/b?q").unwrap();
+        assert_eq!(base.join("/x").unwrap().path, "/x");
+        assert_eq!(base.join("c").unwrap().path, "/a/c");
+        assert_eq!(base.join("?z").unwrap().path, "/a/b?z");
+        assert_eq!(base.join("https://o/p").unwrap().host, "o");
+        let u = base.join("//other:2/p").unwrap();
+        assert_eq!(
+            (u.host.as_str(), u.port, u.scheme),
+            ("other", 2, Scheme::Http)
+        );
+    }
+
+    #[test]
+    fn targets() {
+        assert_eq!(
+            Target::parse("tcp://db:5432", false).unwrap(),
+            Target::Tcp {
+                host: "db".into(),
+                port: 5432
+            }
+        );
+        assert_eq!(
+            Target::parse("tcp://[::1]:1", false).unwrap().to_string(),
+            "tcp://[::1]:1"
+        );
+        assert_eq!(
+            Target::parse("unix:///run/x.sock", false).unwrap(),
+            Target::Unix("/run/x.sock".into())
+        );
+        assert!(Target::parse("file:///tmp/x", false).is_err());
+        assert_eq!(
+            Target::parse("file:///tmp/x", true).unwrap(),
+            Target::File("/tmp/x".into())
+        );
+        for bad in [
+            "tcp://db",
+            "tcp://:5",
+            "unix://rel",
+            "db:5432",
+            "",
+            "grpc://x:1",
+        ] {
+            assert!(Target::parse(bad, true).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn loopback() {
+        for h in [
+            "localhost",
+            "LOCALHOST.",
+            "app.localhost",
+            "127.0.0.1",
+            "127.1.2.3",
+            "::1",
+            "::ffff:127.0.0.1",
+        ] {
+            assert!(is_loopback(h), "{h}");
+        }
+        for h in [
+            "example.com",
+            "10.0.0.1",
+            "::",
+            "localhost.example.com",
+            "0.0.0.0",
+        ] {
+            assert!(!is_loopback(h), "{h}");
+        }
+    }
+}

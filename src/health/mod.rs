@@ -1,0 +1,280 @@
+//! The health personality: `HEALTHCHECK CMD ["/ward", "health", ...]` and Kubernetes exec
+//! probes. Options → checks (one thread per target, never a process) → exit 0 or 1, within
+//! one hard deadline. On failure, one line per failing target on stderr, starting with the
+//! target; credentials never appear. Exit 2 is never used: Docker reserves it.
+
+use std::ffi::OsString;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lexopt::Arg::Value;
+
+use crate::applet::Invocation;
+use crate::check::mailbox::Mailbox;
+use crate::check::options::Key;
+use crate::check::{self, CheckArgs, Deadline, Prepared, Progress, Target};
+use crate::cli::{self, parse_env, parse_opt};
+use crate::error::Error;
+use crate::sys::signals::{self, Received, SigSet};
+use crate::{exit, log};
+
+const APPLET: &str = "health";
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Docker keeps 4096 bytes of probe output; each line stays well under that.
+const MAX_LINE: usize = 299;
+
+struct Options {
+    timeout: Duration,
+    any: bool,
+    verbose: bool,
+    targets: Vec<Target>,
+    check: check::CheckOptions,
+}
+
+/// `ward health ...`
+pub fn run(inv: Invocation) -> Result<u8, Error> {
+    let Some(opts) = parse(inv.args)? else {
+        return Ok(exit::SUCCESS);
+    };
+    let needs_tls = opts
+        .targets
+        .iter()
+        .any(|t| matches!(t, Target::Http(u) if u.scheme == check::Scheme::Https));
+    let prepared = Arc::new(Prepared::new(opts.check.clone(), needs_tls)?);
+    watch_for_termination();
+    Ok(check_all(&opts, prepared))
+}
+
+/// SIGTERM or SIGINT (Docker or the kubelet giving up, Ctrl-C) ends the check at once with 1.
+/// The signals are blocked before any thread starts, so only this watcher receives them.
+fn watch_for_termination() {
+    let set = SigSet::EMPTY.with(libc::SIGTERM).with(libc::SIGINT);
+    if !signals::block_in_thread(set) {
+        return;
+    }
+    let _ = std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            loop {
+                if let Received::Signal { signo, .. } = signals::wait(set, None) {
+                    log::line(&format!(
+                        "ward health: stopped by {}",
+                        cli::signal_name(signo)
+                    ));
+                    std::process::exit(i32::from(exit::FAILURE));
+                }
+            }
+        });
+}
+
+/// Runs every check concurrently and reports. 0 when all (or, with --any, one) are healthy.
+fn check_all(opts: &Options, prepared: Arc<Prepared>) -> u8 {
+    let start = Instant::now();
+    let deadline = Deadline::after(opts.timeout);
+    let mailbox = Arc::new(Mailbox::default());
+    let mut progress = Vec::with_capacity(opts.targets.len());
+    for (i, target) in opts.targets.iter().enumerate() {
+        let p = Arc::new(Progress::default());
+        progress.push(p.clone());
+        let (sender, target, prepared) = (mailbox.clone(), target.clone(), prepared.clone());
+        let spawned = std::thread::Builder::new().spawn(move || {
+            let result = check::probe(&target, &prepared, &deadline, &p);
+            sender.send((i, result, start.elapsed()));
+        });
+        if spawned.is_err() {
+            mailbox.send((
+                i,
+                Err(check::Failure::new("cannot start a thread")),
+                start.elapsed(),
+            ));
+        }
+    }
+
+    let mut results: Vec<Option<(Result<String, check::Failure>, Duration)>> =
+        opts.targets.iter().map(|_| None).collect();
+    let mut pending = opts.targets.len();
+    while pending > 0 {
+        match mailbox.recv_until(deadline.end()) {
+            Some((i, result, took)) => {
+                let healthy = result.is_ok();
+                if let Some(slot) = results.get_mut(i) {
+                    *slot = Some((result, took));
+                }
+                pending -= 1;
+                if opts.any && healthy {
+                    break;
+                }
+            }
+            None => break,
+        }
+    }
+
+    let mut healthy_count = 0;
+    for (i, target) in opts.targets.iter().enumerate() {
+        match results.get(i).and_then(|r| r.as_ref()) {
+            Some((Ok(detail), took)) => {
+                healthy_count += 1;
+                if opts.verbose {
+                    report(&format!("{target}: {detail} in {}", format_took(*took)));
+                }
+            }
+            Some((Err(failure), _)) => report(&format!("{target}: {}", failure.0)),
+            None if opts.any && healthy_count > 0 => {}
+            None => {
+                let phase = progress.get(i).map_or(check::Phase::Starting, |p| p.get());
+                report(&format!("{target}: {}", deadline.timed_out(phase).0));
+            }
+        }
+    }
+    let ok = if opts.any {
+        healthy_count > 0
+    } else {
+        healthy_count == opts.targets.len()
+    };
+    if ok { exit::SUCCESS } else { exit::FAILURE }
+}
+
+/// One line on stderr, cut to fit.
+fn report(line: &str) {
+    if line.len() <= MAX_LINE {
+        log::line(line);
+        return;
+    }
+    let mut cut = MAX_LINE - 3;
+    while !line.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    log::line(&format!("{}...", &line[..cut]));
+}
+
+fn format_took(d: Duration) -> String {
+    let us = d.as_micros();
+    if us >= 10_000 {
+        format!("{}ms", us / 1000)
+    } else {
+        format!("{}.{}ms", us / 1000, (us % 1000) / 100)
+    }
+}
+
+/// Command line and environment. None when help was printed.
+fn parse(args: Vec<OsString>) -> Result<Option<Options>, Error> {
+    // The command line first (so --help works even with a bad environment); the environment
+    // twins fill in what it left out.
+    let mut checks = CheckArgs::default();
+    let mut timeout: Option<Duration> = None;
+    let mut any: Option<bool> = None;
+    let mut verbose: Option<bool> = None;
+    let mut target_args: Vec<String> = Vec::new();
+    let mut parser = lexopt::Parser::from_args(args);
+    while let Some(arg) = parser.next()? {
+        let key = Key::from_arg(&arg);
+        let value = match arg {
+            Value(v) => Some(v),
+            _ => None,
+        };
+        match (key, value) {
+            (Some(key), _) => {
+                if checks.take(&key, &mut parser)? {
+                    continue;
+                }
+                if key.is(Some('t'), "timeout") {
+                    timeout = Some(parse_opt(
+                        "--timeout",
+                        parser.value()?,
+                        cli::parse_duration,
+                    )?);
+                } else if key.is(None, "any") {
+                    any = Some(true);
+                } else if key.is(Some('v'), "verbose") {
+                    verbose = Some(true);
+                } else if key.is(Some('h'), "help") {
+                    cli::print_stdout(&help());
+                    return Ok(None);
+                } else {
+                    return Err(Error::usage(format!(
+                        "{}; see 'ward health --help'",
+                        key.unexpected()
+                    )));
+                }
+            }
+            (None, Some(v)) => target_args.push(
+                v.into_string()
+                    .map_err(|_| Error::usage("target is not valid UTF-8"))?,
+            ),
+            (None, None) => {}
+        }
+    }
+    let checks = checks.or(CheckArgs::from_env(APPLET)?);
+    let timeout = match (timeout, cli::env_twin(APPLET, "timeout")?) {
+        (Some(t), _) => t,
+        (None, Some(v)) => parse_env(&v, cli::parse_duration)?,
+        (None, None) => DEFAULT_TIMEOUT,
+    };
+    let any = match (any, cli::env_twin(APPLET, "any")?) {
+        (Some(a), _) => a,
+        (None, Some(v)) => parse_env(&v, cli::parse_bool)?,
+        (None, None) => false,
+    };
+    let verbose = match (verbose, cli::env_twin(APPLET, "verbose")?) {
+        (Some(a), _) => a,
+        (None, Some(v)) => parse_env(&v, cli::parse_bool)?,
+        (None, None) => false,
+    };
+    if timeout.is_zero() {
+        return Err(Error::usage("--timeout must be more than 0"));
+    }
+    if target_args.is_empty() {
+        if let Some((name, value)) = cli::env_twin(APPLET, "targets")? {
+            target_args = cli::split_list(&value).map(str::to_string).collect();
+            if target_args.is_empty() {
+                return Err(Error::usage(format!("{name} is empty")));
+            }
+        }
+    }
+    if target_args.is_empty() {
+        return Err(Error::usage(format!(
+            "no target (give one, e.g. http://127.0.0.1:8080/healthz, or set {})",
+            cli::twin(APPLET, "targets")
+        )));
+    }
+    let targets = target_args
+        .iter()
+        .map(|t| Target::parse(t, false).map_err(Error::Usage))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Some(Options {
+        timeout,
+        any,
+        verbose,
+        targets,
+        check: checks.finish()?,
+    }))
+}
+
+pub fn help() -> String {
+    format!(
+        "\
+Usage: ward health [OPTIONS] TARGET...
+       health | healthcheck [OPTIONS] TARGET...
+
+Checks every TARGET, concurrently and in-process, and exits 0 when all are healthy, 1 for
+anything else (unhealthy, unreachable, timed out, bad usage). Never 2: Docker reserves it.
+Silent on success; one line per failing target on stderr.
+
+TARGET: http://HOST[:PORT]/PATH, https://HOST[:PORT]/PATH (IPv6 as [::1]), tcp://HOST:PORT
+(a connect check), unix:///PATH (a connect check). HTTP is healthy for statuses 200-399.
+Loopback targets (localhost, 127.0.0.0/8, ::1) never go through a proxy; every address a
+name resolves to is tried, IPv6 and IPv4.
+
+Options (environment twin in brackets):
+  -t, --timeout DURATION      deadline for the whole run, name resolution included
+                              (default 5s) [WARD_HEALTH_TIMEOUT]
+      --any                   healthy when any target is [WARD_HEALTH_ANY=1]
+  -v, --verbose               one line per target on success too [WARD_HEALTH_VERBOSE=1]
+  -h, --help                  show this help
+{}
+With no TARGET, targets come from WARD_HEALTH_TARGETS (space- or comma-separated), so an image
+can say HEALTHCHECK CMD [\"/ward\", \"health\"] and operators set the target with -e.
+",
+        check::options::help("HEALTH")
+    )
+}
