@@ -7,11 +7,14 @@ use std::path::{Path, PathBuf};
 
 use crate::cli::print_stdout;
 use crate::error::Error;
-use crate::{exit, health, init, log};
+use crate::{exit, health, init, log, wait};
 
 /// What an applet's run function gets: the arguments after its name.
 pub struct Invocation {
     pub args: Vec<OsString>,
+    /// Called by its own name (a symlink), not as `ward NAME`: `wait` then speaks
+    /// docker-compose-wait's environment too.
+    pub via_argv0: bool,
 }
 
 pub struct Applet {
@@ -53,6 +56,14 @@ pub static APPLETS: &[Applet] = &[
         help: || init::TINI_HELP.to_string(),
         usage_code: exit::FAILURE,
         run: init::run_tini,
+    },
+    Applet {
+        name: "wait",
+        aliases: &[],
+        about: "wait until targets answer, then exec a program (docker-compose-wait compatible as `wait`)",
+        help: wait::help,
+        usage_code: exit::USAGE,
+        run: wait::run,
     },
 ];
 
@@ -105,9 +116,9 @@ fn invoked_name(argv0: &OsStr) -> String {
 
 /// Runs the applet with its arguments and turns the result into an exit code, printing an
 /// error once as `ward <applet>: <message>`.
-fn run_applet(applet: &'static Applet, args: Vec<OsString>) -> u8 {
+fn run_applet(applet: &'static Applet, args: Vec<OsString>, via_argv0: bool) -> u8 {
     log::set_applet(applet.name);
-    match (applet.run)(Invocation { args }) {
+    match (applet.run)(Invocation { args, via_argv0 }) {
         Ok(code) => code,
         Err(err) => {
             log::line(&format!("ward {}: {err}", applet.name));
@@ -125,7 +136,7 @@ pub fn dispatch(mut args: Vec<OsString>) -> u8 {
     };
     let name = invoked_name(&argv0);
     if let Some(applet) = find(&name) {
-        return run_applet(applet, args);
+        return run_applet(applet, args, true);
     }
     if name.starts_with("ward") {
         return multi_call(args);
@@ -197,7 +208,7 @@ fn multi_call(mut args: Vec<OsString>) -> u8 {
             exit::USAGE
         }
         name => match find(name) {
-            Some(applet) => run_applet(applet, args),
+            Some(applet) => run_applet(applet, args, false),
             None => unknown(name),
         },
     }

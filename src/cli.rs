@@ -153,6 +153,68 @@ pub fn split_list(text: &str) -> impl Iterator<Item = &str> {
         .filter(|s| !s.is_empty())
 }
 
+/// Splits a command line the way a shell would split words, without expanding anything:
+/// white space separates words, '...' is literal, "..." allows \" \\ \$ \` escapes, and a
+/// backslash outside quotes escapes the next character. For WAIT_COMMAND.
+pub fn split_command(text: &str) -> Result<Vec<String>, String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut in_word = false;
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(ch) => word.push(ch),
+                        None => return Err("unterminated ' quote".into()),
+                    }
+                }
+            }
+            '"' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('"') => break,
+                        Some('\\') => match chars.next() {
+                            Some(e @ ('"' | '\\' | '$' | '`')) => word.push(e),
+                            Some(other) => {
+                                word.push('\\');
+                                word.push(other);
+                            }
+                            None => return Err("unterminated \" quote".into()),
+                        },
+                        Some(ch) => word.push(ch),
+                        None => return Err("unterminated \" quote".into()),
+                    }
+                }
+            }
+            '\\' => {
+                in_word = true;
+                if let Some(next) = chars.next() {
+                    word.push(next);
+                }
+            }
+            c if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            c => {
+                in_word = true;
+                word.push(c);
+            }
+        }
+    }
+    if in_word {
+        words.push(word);
+    }
+    Ok(words)
+}
+
 /// The environment twin of an option: `WARD_<APPLET>_<OPTION>`, e.g. WARD_INIT_KILL_AFTER.
 pub fn twin(applet: &str, option: &str) -> String {
     format!("WARD_{}_{}", applet, option)
@@ -172,12 +234,26 @@ pub fn env_twin(applet: &str, option: &str) -> Result<Option<(String, String)>, 
     }
 }
 
+/// The usage error for a bad value of `name` (an option or a variable). Not generic and not
+/// inlined, so the many typed parsers share one copy of the formatting.
+#[inline(never)]
+fn bad_value(name: &str, e: String) -> Error {
+    Error::usage(format!("{name}: {e}"))
+}
+
+#[inline(never)]
+fn option_text(option: &str, value: std::ffi::OsString) -> Result<String, Error> {
+    value
+        .into_string()
+        .map_err(|_| Error::usage(format!("{option}: value is not valid UTF-8")))
+}
+
 /// Applies `parse` to an environment value, naming the variable in the error.
 pub fn parse_env<T>(
     var: &(String, String),
     parse: impl Fn(&str) -> Result<T, String>,
 ) -> Result<T, Error> {
-    parse(&var.1).map_err(|e| Error::usage(format!("{}: {e}", var.0)))
+    parse(&var.1).map_err(|e| bad_value(&var.0, e))
 }
 
 /// Applies `parse` to an option's value, naming the option in the error.
@@ -186,10 +262,8 @@ pub fn parse_opt<T>(
     value: std::ffi::OsString,
     parse: impl FnOnce(&str) -> Result<T, String>,
 ) -> Result<T, Error> {
-    let text = value
-        .into_string()
-        .map_err(|_| Error::usage(format!("{option}: value is not valid UTF-8")))?;
-    parse(&text).map_err(|e| Error::usage(format!("{option}: {e}")))
+    let text = option_text(option, value)?;
+    parse(&text).map_err(|e| bad_value(option, e))
 }
 
 /// Writes to stdout, ignoring errors (a closed pipe must not turn into a panic).
@@ -247,6 +321,21 @@ mod tests {
         assert_eq!(format_duration(Duration::from_secs(2)), "2s");
         assert_eq!(format_duration(Duration::from_millis(1500)), "1.5s");
         assert_eq!(format_duration(Duration::from_millis(250)), "250ms");
+    }
+
+    #[test]
+    fn command_words() {
+        assert_eq!(
+            split_command("/app  --port 8080").unwrap(),
+            ["/app", "--port", "8080"]
+        );
+        assert_eq!(
+            split_command(r#"/bin/x 'a b' "c \"d\"" e\ f ''"#).unwrap(),
+            ["/bin/x", "a b", "c \"d\"", "e f", ""]
+        );
+        assert!(split_command("'open").is_err());
+        assert!(split_command("\"open").is_err());
+        assert!(split_command("   ").unwrap().is_empty());
     }
 
     #[test]

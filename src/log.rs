@@ -30,11 +30,35 @@ pub fn enabled(level: u8) -> bool {
     LEVEL.load(Ordering::Relaxed) >= level
 }
 
+/// Longest line written; anything longer is cut (and marked with "...").
+pub const MAX_LINE: usize = 1000;
+
+/// `text` as exactly one line of at most `max` bytes: control characters from user input (a
+/// newline in a path, say) are escaped, and the end is cut at a character boundary.
+pub fn one_line(text: &str, max: usize) -> String {
+    let mut buf = String::with_capacity(text.len().min(max) + 4);
+    for c in text.chars() {
+        let mut piece = [0u8; 4];
+        let escaped;
+        let piece: &str = if c.is_control() && c != '\t' {
+            escaped = c.escape_default().to_string();
+            &escaped
+        } else {
+            c.encode_utf8(&mut piece)
+        };
+        if buf.len() + piece.len() > max.saturating_sub(3) {
+            buf.push_str("...");
+            break;
+        }
+        buf.push_str(piece);
+    }
+    buf
+}
+
 /// Writes one whole line to stderr with a single write; errors are ignored (a closed stderr
 /// must never stop an init).
 pub fn line(text: &str) {
-    let mut buf = String::with_capacity(text.len() + 1);
-    buf.push_str(text);
+    let mut buf = one_line(text, MAX_LINE);
     buf.push('\n');
     let _ = std::io::stderr().write_all(buf.as_bytes());
 }
@@ -67,4 +91,17 @@ macro_rules! info {
 #[macro_export]
 macro_rules! debug {
     ($($arg:tt)*) => { $crate::log::emit($crate::log::DEBUG, format_args!($($arg)*)) };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_line_escapes_and_cuts() {
+        assert_eq!(one_line("a\nb\rc\td", 100), "a\\nb\\rc\td");
+        let long = "é".repeat(200);
+        let cut = one_line(&long, 299);
+        assert!(cut.len() <= 299 && cut.ends_with("..."), "{}", cut.len());
+    }
 }

@@ -19,6 +19,7 @@ mod init;
 mod log;
 #[allow(unsafe_code)]
 mod sys;
+mod wait;
 
 use std::ffi::OsString;
 

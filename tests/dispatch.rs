@@ -50,7 +50,7 @@ fn meta_options() {
     assert_eq!(code(&out), 0);
     assert_eq!(
         stdout(&out),
-        "health\nhealthcheck\ninit\ntini\ndocker-init\n"
+        "health\nhealthcheck\ninit\ntini\ndocker-init\nwait\n"
     );
 
     let out = output_within(ward_cmd(["--version"]), T);
@@ -129,7 +129,14 @@ fn install_creates_working_symlinks() {
         T,
     );
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    for name in ["health", "healthcheck", "init", "tini", "docker-init"] {
+    for name in [
+        "health",
+        "healthcheck",
+        "init",
+        "tini",
+        "docker-init",
+        "wait",
+    ] {
         let link = bin.join(name);
         let meta = std::fs::symlink_metadata(&link).unwrap();
         assert!(meta.file_type().is_symlink(), "{name}");

@@ -1,6 +1,7 @@
 //! `ward health` against real servers on loopback, well-behaved and hostile. Every outcome is
 //! exit 0 or 1, never anything else; failures are one line per target, starting with it.
 
+use std::os::unix::process::CommandExt;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
@@ -385,10 +386,16 @@ fn other_hosts_go_through_the_proxy() {
 #[test]
 fn hostile_servers_end_at_the_deadline() {
     let silent = servers::http("127.0.0.1:0", Reply::Silent);
+    let started = std::time::Instant::now();
     unhealthy(
         &silent.url("/"),
         &["--timeout", "1s"],
         "timed out after 1s while waiting for the response",
+    );
+    assert!(
+        started.elapsed() < Duration::from_millis(2500),
+        "{:?}",
+        started.elapsed()
     );
     let dribble = servers::http("127.0.0.1:0", Reply::Dribble);
     unhealthy(
@@ -420,18 +427,75 @@ fn endless_bodies_keep_memory_bounded() {
         let s = servers::http("127.0.0.1:0", Reply::Endless(chunked));
         // Without --expect-body the body is not read at all.
         healthy(&s.url("/"), &[]);
-        let (out, max_rss_kb) =
-            run_with_rusage(health_cmd(&["--expect-body", "needle", &s.url("/")]), T);
+        // With it, at most 64 KiB is read: under a 64 MiB address-space limit (about twice what
+        // ward maps), reading the endless stream into memory would fail long before the 5 s
+        // deadline, and ward would abort instead of exiting 1.
+        let mut cmd = health_cmd(&["--expect-body", "needle", &s.url("/")]);
+        // SAFETY: setrlimit between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                let limit = libc::rlimit {
+                    rlim_cur: 64 << 20,
+                    rlim_max: 64 << 20,
+                };
+                libc::setrlimit(libc::RLIMIT_AS, &limit);
+                Ok(())
+            });
+        }
+        let out = output_within(cmd, T);
         let err = expect(&out, 1, &[&s.url("/")]);
         assert!(
             err.contains("does not contain \"needle\" (first 64 KiB checked)"),
             "{err}"
         );
+    }
+}
+
+#[test]
+fn tls_files_that_are_not_regular_files_fail_fast() {
+    let dir = TempDir::new("fifo");
+    let fifo = dir.join("ca.fifo");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo on a path we own.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    for ca in [fifo.to_str().unwrap(), "/dev/zero"] {
+        let out = health(&["-t", "1s", "--ca-file", ca, "https://127.0.0.1:1/"]);
+        assert_eq!(code(&out), 1, "{ca}: {}", stderr(&out));
         assert!(
-            max_rss_kb < 32 * 1024,
-            "ward used {max_rss_kb} KiB on an endless body"
+            stderr(&out).contains("not a regular file"),
+            "{}",
+            stderr(&out)
         );
     }
+}
+
+#[test]
+fn redirect_from_http_to_https() {
+    let dir = TempDir::new("redir-tls");
+    let pki = Pki::new(dir.path());
+    let leaf = pki.leaf("l", &["127.0.0.1"], false, false);
+    let tls = pki.https(&leaf, false, false, Reply::Status(200, "secure".into()));
+    let plain = servers::http(
+        "127.0.0.1:0",
+        Reply::WithHeaders(
+            302,
+            vec![format!("Location: {}", tls.https("/"))],
+            String::new(),
+        ),
+    );
+    let ca = pki.ca_pem();
+    healthy(
+        &plain.url("/"),
+        &[
+            "--follow-redirects",
+            "--status",
+            "200",
+            "--ca-file",
+            ca.to_str().unwrap(),
+            "--expect-body",
+            "secure",
+        ],
+    );
 }
 
 #[test]
@@ -446,6 +510,12 @@ fn several_targets_and_any() {
     expect(&out, 1, &[&d]);
     let out = health(&["--any", &u, &d]);
     expect(&out, 0, &[]);
+    // A failure that arrives first is not reported when another target is healthy.
+    let dead_first = format!("tcp://127.0.0.1:{}", servers::dead_port());
+    for _ in 0..5 {
+        let out = health(&["--any", &dead_first, &d, &u]);
+        expect(&out, 0, &[]);
+    }
     let dead = format!("http://127.0.0.1:{}/", servers::dead_port());
     let out = health(&["--any", &d, &dead]);
     expect(&out, 1, &[&d, &dead]);
@@ -485,6 +555,17 @@ fn credentials_never_appear_in_output() {
     let out = health(&[&with_user]);
     expect(&out, 1, &[&format!("http://{}/x?…", s.addr)]);
     assert!(s.requests()[2].contains("\r\nAuthorization: Basic dXNlcjpzZWNyZXQ=\r\n"));
+    // Usage errors do not echo credentials either.
+    for bad in [
+        "htp://admin:s3cret@127.0.0.1/",
+        "tcp://admin:s3cret@127.0.0.1:5432",
+        "http://admin:pa/ss@h:1/",
+    ] {
+        let out = health(&[bad]);
+        assert_eq!(code(&out), 1);
+        let err = stderr(&out);
+        assert!(!err.contains("s3cret") && !err.contains("admin"), "{err}");
+    }
     // A header with a line break is refused without echoing its value.
     let out = health(&["-H", "X-Token: abc\ndef", &s.url("/")]);
     assert_eq!(code(&out), 1);

@@ -13,3 +13,4 @@ mod init_process;
 mod init_signals;
 mod init_tty;
 mod tini;
+mod wait;

@@ -25,11 +25,13 @@ pub fn check(
 ) -> Result<String, Failure> {
     let opts = &prepared.opts;
     let origin = (url.scheme, url.host.clone(), url.port);
+    let first_host = url.host.clone();
     let mut url = url.clone();
     let mut hops = 0;
     loop {
         let same_origin = (url.scheme, url.host.clone(), url.port) == origin;
-        let mut ex = exchange(&url, same_origin, prepared, deadline, progress)?;
+        let same_host = url.host == first_host;
+        let mut ex = exchange(&url, same_origin, same_host, prepared, deadline, progress)?;
         let status = ex.head.status;
         let location = ex.head.header("location").map(str::to_string);
         if opts.follow_redirects && is_redirect(status) {
@@ -113,6 +115,7 @@ impl Head {
 fn exchange(
     url: &Url,
     same_origin: bool,
+    same_host: bool,
     prepared: &Prepared,
     deadline: &Deadline,
     progress: &Progress,
@@ -144,7 +147,7 @@ fn exchange(
         if let Some(p) = &via_proxy {
             tunnel(&mut conn, p, url, deadline, progress)?;
         }
-        start_tls(&mut conn, prepared, &name, deadline, progress)?;
+        start_tls(&mut conn, prepared, &name, same_host, deadline, progress)?;
     }
 
     // Absolute-form only for plain HTTP through a proxy; a CONNECT tunnel is end-to-end.
@@ -172,13 +175,12 @@ fn start_tls(
     conn: &mut Conn,
     prepared: &Prepared,
     name: &str,
+    same_host: bool,
     deadline: &Deadline,
     progress: &Progress,
 ) -> Result<(), Failure> {
-    match &prepared.tls {
-        Some(setup) => setup.handshake(conn, name, deadline, progress),
-        None => Err(Failure::new("TLS was not set up for this check")),
-    }
+    let setup = prepared.tls().map_err(Failure::new)?;
+    setup.handshake(conn, name, same_host, deadline, progress)
 }
 
 #[cfg(not(feature = "tls"))]
@@ -186,6 +188,7 @@ fn start_tls(
     _conn: &mut Conn,
     _prepared: &Prepared,
     _name: &str,
+    _same_host: bool,
     _deadline: &Deadline,
     _progress: &Progress,
 ) -> Result<(), Failure> {
@@ -279,7 +282,10 @@ fn build_request(
         ));
     }
     for (n, v) in &opts.headers {
-        let sensitive = n.eq_ignore_ascii_case("authorization") || n.eq_ignore_ascii_case("cookie");
+        // Credentials and the host name the user gave belong to the first origin only.
+        let sensitive = ["authorization", "cookie", "host", "proxy-authorization"]
+            .iter()
+            .any(|h| n.eq_ignore_ascii_case(h));
         if same_origin || !sensitive {
             req.push_str(&format!("{n}: {v}\r\n"));
         }
@@ -326,16 +332,20 @@ fn read_head(
 ) -> Result<(Head, Vec<u8>), Failure> {
     let mut buf: Vec<u8> = Vec::with_capacity(1024);
     let mut chunk = [0u8; 4096];
+    // Bytes already searched for the end of the head (minus the 3 that may start it).
+    let mut scanned = 0;
     loop {
-        if let Some(end) = find_head_end(&buf) {
+        if let Some(end) = find_head_end(&buf, scanned) {
             let head = parse_head(&buf[..end])?;
             let rest = buf.split_off(end);
             if (100..200).contains(&head.status) && head.status != 101 {
                 buf = rest;
+                scanned = 0;
                 continue;
             }
             return Ok((head, rest));
         }
+        scanned = buf.len().saturating_sub(3);
         if buf.len() > HEAD_LIMIT {
             return Err(Failure::new("response headers larger than 64 KiB"));
         }
@@ -383,10 +393,18 @@ fn not_http(buf: &[u8]) -> String {
     format!("not an HTTP response (starts with {shown:?})")
 }
 
-/// Position just past the blank line that ends the head (CRLFCRLF, or bare LFLF).
-fn find_head_end(buf: &[u8]) -> Option<usize> {
-    let crlf = buf.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4);
-    let lf = buf.windows(2).position(|w| w == b"\n\n").map(|i| i + 2);
+/// Position just past the blank line that ends the head (CRLFCRLF, or bare LFLF), searching
+/// from `from` on.
+fn find_head_end(buf: &[u8], from: usize) -> Option<usize> {
+    let tail = buf.get(from..)?;
+    let crlf = tail
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|i| from + i + 4);
+    let lf = tail
+        .windows(2)
+        .position(|w| w == b"\n\n")
+        .map(|i| from + i + 2);
     match (crlf, lf) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
@@ -630,7 +648,8 @@ mod tests {
         assert_eq!(h.header("location"), Some("/x"));
         assert!(parse_head(b"HTTP/1.1 20 OK\r\n\r\n").is_err());
         assert!(parse_head(b"SSH-2.0-OpenSSH\r\n\r\n").is_err());
-        assert_eq!(find_head_end(b"HTTP/1.0 200 OK\n\nbody"), Some(17));
+        assert_eq!(find_head_end(b"HTTP/1.0 200 OK\n\nbody", 0), Some(17));
+        assert_eq!(find_head_end(b"HTTP/1.0 200 OK\r\n\r\nbody", 14), Some(19));
         assert!(looks_like_http(b"HTT"));
         assert!(!looks_like_http(b"SSH-2.0"));
     }

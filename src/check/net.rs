@@ -36,11 +36,9 @@ pub fn resolve(
     let mailbox = Arc::new(Mailbox::default());
     let sender = mailbox.clone();
     let name = host.to_string();
-    let spawned = std::thread::Builder::new()
-        .name("resolve".into())
-        .spawn(move || {
-            sender.send((name.as_str(), port).to_socket_addrs().map(Vec::from_iter));
-        });
+    let spawned = std::thread::Builder::new().spawn(move || {
+        sender.send((name.as_str(), port).to_socket_addrs().map(Vec::from_iter));
+    });
     if spawned.is_err() {
         return Err(Failure::new("cannot start a thread to resolve the host"));
     }
@@ -187,14 +185,41 @@ impl Conn {
         }
     }
 
-    /// Applies the time left to the socket (or fails with TimedOut when none is) and hands out
-    /// the plain stream and the TLS state separately.
+    /// The plain stream, under the deadline, and the TLS state, separately (for the
+    /// handshake).
     #[cfg(feature = "tls")]
-    pub(super) fn armed_parts(
-        &mut self,
-    ) -> io::Result<(&mut Plain, Option<&mut rustls::ClientConnection>)> {
-        arm(&mut self.plain, &self.deadline)?;
-        Ok((&mut self.plain, self.tls.as_mut()))
+    pub(super) fn tls_parts(&mut self) -> (Timed<'_>, Option<&mut rustls::ClientConnection>) {
+        (
+            Timed {
+                plain: &mut self.plain,
+                deadline: &self.deadline,
+            },
+            self.tls.as_mut(),
+        )
+    }
+}
+
+/// The plain stream with the deadline applied to every single read and write (rustls may make
+/// several of them for one call of ours).
+pub struct Timed<'a> {
+    plain: &'a mut Plain,
+    deadline: &'a Deadline,
+}
+
+impl Read for Timed<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        arm(self.plain, self.deadline)?;
+        timeout_kind(self.plain.read(buf))
+    }
+}
+
+impl Write for Timed<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        arm(self.plain, self.deadline)?;
+        timeout_kind(self.plain.write(buf))
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 
@@ -219,29 +244,38 @@ fn timeout_kind(r: io::Result<usize>) -> io::Result<usize> {
 
 impl Read for Conn {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        arm(&mut self.plain, &self.deadline)?;
+        let mut io = Timed {
+            plain: &mut self.plain,
+            deadline: &self.deadline,
+        };
         #[cfg(feature = "tls")]
         if let Some(tls) = self.tls.as_mut() {
-            return timeout_kind(rustls::Stream::new(tls, &mut self.plain).read(buf));
+            return timeout_kind(rustls::Stream::new(tls, &mut io).read(buf));
         }
-        timeout_kind(self.plain.read(buf))
+        io.read(buf)
     }
 }
 
 impl Write for Conn {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        arm(&mut self.plain, &self.deadline)?;
+        let mut io = Timed {
+            plain: &mut self.plain,
+            deadline: &self.deadline,
+        };
         #[cfg(feature = "tls")]
         if let Some(tls) = self.tls.as_mut() {
-            return timeout_kind(rustls::Stream::new(tls, &mut self.plain).write(buf));
+            return timeout_kind(rustls::Stream::new(tls, &mut io).write(buf));
         }
-        timeout_kind(self.plain.write(buf))
+        io.write(buf)
     }
     fn flush(&mut self) -> io::Result<()> {
         #[cfg(feature = "tls")]
         if let Some(tls) = self.tls.as_mut() {
-            arm(&mut self.plain, &self.deadline)?;
-            return rustls::Stream::new(tls, &mut self.plain).flush();
+            let mut io = Timed {
+                plain: &mut self.plain,
+                deadline: &self.deadline,
+            };
+            return rustls::Stream::new(tls, &mut io).flush();
         }
         Ok(())
     }

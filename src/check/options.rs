@@ -91,28 +91,36 @@ pub struct CheckOptions {
 /// Options with their files loaded (CA, client certificate), ready for many checks.
 pub struct Prepared {
     pub opts: CheckOptions,
+    /// Built on first use (an http target may redirect to https), or up front when a target
+    /// is https so that a bad --ca-file is a usage error.
     #[cfg(feature = "tls")]
-    pub tls: Option<super::tls::Setup>,
+    tls: std::sync::OnceLock<Result<super::tls::Setup, String>>,
 }
 
 impl Prepared {
-    /// Loads what the options name. `needs_tls`: some target is https (TLS files are read
-    /// only then, so a bad --ca-file does not break a tcp check).
+    /// `needs_tls`: some target is https, so the TLS files are read (and checked) now.
     pub fn new(opts: CheckOptions, needs_tls: bool) -> Result<Prepared, Error> {
+        let prepared = Prepared {
+            opts,
+            #[cfg(feature = "tls")]
+            tls: std::sync::OnceLock::new(),
+        };
         #[cfg(feature = "tls")]
-        {
-            let tls = if needs_tls {
-                Some(super::tls::Setup::new(&opts.tls).map_err(Error::Usage)?)
-            } else {
-                None
-            };
-            Ok(Prepared { opts, tls })
+        if needs_tls {
+            prepared.tls().map_err(Error::Usage)?;
         }
         #[cfg(not(feature = "tls"))]
-        {
-            let _ = needs_tls;
-            Ok(Prepared { opts })
-        }
+        let _ = needs_tls;
+        Ok(prepared)
+    }
+
+    /// The TLS set-up, built the first time it is needed.
+    #[cfg(feature = "tls")]
+    pub fn tls(&self) -> Result<&super::tls::Setup, String> {
+        self.tls
+            .get_or_init(|| super::tls::Setup::new(&self.opts.tls))
+            .as_ref()
+            .map_err(Clone::clone)
     }
 }
 
@@ -164,6 +172,14 @@ pub struct CheckArgs {
     client_key: Option<PathBuf>,
     server_name: Option<String>,
     unix_socket: Option<PathBuf>,
+}
+
+/// A duration that must be more than zero.
+pub fn parse_positive(text: &str) -> Result<Duration, String> {
+    match cli::parse_duration(text)? {
+        d if d.is_zero() => Err("must be more than 0".into()),
+        d => Ok(d),
+    }
 }
 
 fn parse_method(text: &str) -> Result<String, String> {
@@ -244,7 +260,7 @@ impl CheckArgs {
         let mut a = CheckArgs::default();
         let get = |opt: &str| cli::env_twin(applet, opt);
         if let Some(v) = get("connect-timeout")? {
-            a.connect_timeout = Some(parse_env(&v, cli::parse_duration)?);
+            a.connect_timeout = Some(parse_env(&v, parse_positive)?);
         }
         if let Some(v) = get("method")? {
             a.method = Some(parse_env(&v, parse_method)?);
@@ -359,42 +375,28 @@ impl CheckArgs {
     }
 }
 
-/// The help lines for the check options, shared by health and wait (APPLET: HEALTH or WAIT).
-pub fn help(applet: &str) -> String {
-    let t = |o: &str| cli::twin(applet, o);
-    format!(
-        "\
-HTTP and TLS options (environment twin in brackets):
-      --connect-timeout DURATION  limit of each connection attempt (default 2s) [{}]
-  -X, --method METHOD         request method (default GET) [{}]
+/// The help lines for the check options, shared by health and wait. Twins are shown as
+/// `…_NAME`: WARD_HEALTH_NAME for health, WARD_WAIT_NAME for wait.
+pub const HELP: &str = "\
+HTTP and TLS options (environment twin WARD_<APPLET>_<NAME> in brackets):
+      --connect-timeout DURATION  limit of each connection attempt (default 2s)
+                              [CONNECT_TIMEOUT]
+  -X, --method METHOD         request method (default GET) [METHOD]
       --status LIST           healthy statuses: 200,204 or 200-299 or 2xx (default 200-399)
-                              [{}]
-      --follow-redirects      follow redirects (default: judge the 3xx itself) [{}]
-  -H, --header 'Name: value'  extra request header; repeatable [{}, one per line]
-  -u, --user USER:PASSWORD    basic auth (default: the URL's user:password@) [{}]
-      --expect-body TEXT      TEXT must appear in the first 64 KiB of the body [{}]
-      --unix-socket PATH      send the HTTP request over this Unix socket [{}]
-      --ca-file PEM           trust only the CAs in this file [{}]
-  -k, --insecure              do not verify the server's certificate [{}]
-      --client-cert PEM       client certificate (mTLS), with --client-key [{}]
-      --client-key PEM        its private key [{}]
-      --tls-server-name NAME  verify the certificate (and send SNI) for NAME [{}]
-",
-        t("connect-timeout"),
-        t("method"),
-        t("status"),
-        t("follow-redirects"),
-        t("header"),
-        t("user"),
-        t("expect-body"),
-        t("unix-socket"),
-        t("ca-file"),
-        t("insecure"),
-        t("client-cert"),
-        t("client-key"),
-        t("tls-server-name"),
-    )
-}
+                              [STATUS]
+      --follow-redirects      follow redirects (default: judge the 3xx itself)
+                              [FOLLOW_REDIRECTS]
+  -H, --header 'Name: value'  extra request header; repeatable [HEADER, one per line]
+  -u, --user USER:PASSWORD    basic auth (default: the URL's user:password@) [USER]
+      --expect-body TEXT      TEXT must appear in the first 64 KiB of the body [EXPECT_BODY]
+      --unix-socket PATH      send the HTTP request over this Unix socket [UNIX_SOCKET]
+      --ca-file PEM           trust only the CAs in this file [CA_FILE]
+  -k, --insecure              do not verify the server's certificate [INSECURE]
+      --client-cert PEM       client certificate (mTLS), with --client-key [CLIENT_CERT]
+      --client-key PEM        its private key [CLIENT_KEY]
+      --tls-server-name NAME  verify the certificate (and send SNI) for NAME
+                              [TLS_SERVER_NAME]
+";
 
 #[cfg(test)]
 mod tests {

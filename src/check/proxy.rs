@@ -67,7 +67,8 @@ pub fn parse(text: &str) -> Result<Proxy, String> {
     };
     let url =
         Url::parse(&format!("http://{rest}")).map_err(|e| format!("invalid proxy setting: {e}"))?;
-    let port = if split_host_port(rest.rsplit('@').next().unwrap_or(rest))
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    let port = if split_host_port(authority.rsplit('@').next().unwrap_or(authority))
         .ok()
         .and_then(|(_, p)| p)
         .is_some()
@@ -102,8 +103,13 @@ pub fn bypassed(host: &str, no_proxy: &str) -> bool {
                     _ => false,
                 };
             }
-            let entry = entry.trim_start_matches('.');
-            let entry = entry.trim_start_matches('[').trim_end_matches(']');
+            // ".example.com" and "*.example.com" mean the domain and its subdomains.
+            let entry = entry.trim_start_matches("*.").trim_start_matches('.');
+            // "[v6]" and "[v6]:port".
+            let entry = match entry.strip_prefix('[') {
+                Some(rest) => rest.split(']').next().unwrap_or(rest),
+                None => entry,
+            };
             if let (Some(a), Ok(e)) = (ip, entry.parse::<IpAddr>()) {
                 return a == e;
             }
@@ -169,6 +175,8 @@ mod tests {
         assert!(bypassed("anything", "*"));
         assert!(!bypassed("anything", ""));
         assert!(bypassed("2001:db8::5", "2001:db8::/32"));
+        assert!(bypassed("a.b.example.net", "*.example.net"));
+        assert!(bypassed("fd00::9", "[fd00::9]:8080"));
     }
 
     #[test]
@@ -179,6 +187,7 @@ mod tests {
         assert_eq!(p.display(), "proxy.corp:3128");
         assert_eq!(parse("proxy.corp").unwrap().port, 1080);
         assert_eq!(parse("[::1]:3128").unwrap().host, "::1");
+        assert_eq!(parse("http://127.0.0.1:3128/proxy").unwrap().port, 3128);
         assert!(parse("socks5://proxy:1080").is_err());
         assert!(parse("https://proxy:443").is_err());
     }

@@ -148,27 +148,21 @@ fn strip_prefix_ci<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
 
 /// Splits `host:port`, `[v6]:port`, `host` or `[v6]`. The host must not be empty.
 pub fn split_host_port(text: &str) -> Result<(String, Option<u16>), String> {
+    // Errors never repeat the text: it may hold credentials.
     let (host, port) = if let Some(rest) = text.strip_prefix('[') {
-        let (h, after) = rest
-            .split_once(']')
-            .ok_or_else(|| format!("unclosed '[' in {text:?}"))?;
+        let (h, after) = rest.split_once(']').ok_or("unclosed '['")?;
         if h.parse::<std::net::Ipv6Addr>().is_err() {
-            return Err(format!("{h:?} is not an IPv6 address"));
+            return Err("invalid IPv6 address in brackets".into());
         }
         let port = match after {
             "" => None,
-            p => Some(
-                p.strip_prefix(':')
-                    .ok_or_else(|| format!("unexpected {p:?} after ']'"))?,
-            ),
+            p => Some(p.strip_prefix(':').ok_or("unexpected text after ']'")?),
         };
         (h.to_string(), port)
     } else {
         match text.rsplit_once(':') {
             Some((h, _)) if h.contains(':') => {
-                return Err(format!(
-                    "IPv6 address {text:?} must be in brackets, e.g. [::1]:8080"
-                ));
+                return Err("an IPv6 address must be in brackets, e.g. [::1]:8080".into());
             }
             Some((h, p)) => (h.to_string(), Some(p)),
             None => (text.to_string(), None),
@@ -181,7 +175,7 @@ pub fn split_host_port(text: &str) -> Result<(String, Option<u16>), String> {
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || ".-_:%".contains(c))
     {
-        return Err(format!("invalid host {host:?}"));
+        return Err("invalid host name".into());
     }
     let port = match port {
         None => None,
@@ -189,7 +183,7 @@ pub fn split_host_port(text: &str) -> Result<(String, Option<u16>), String> {
             p.parse::<u16>()
                 .ok()
                 .filter(|&n| n != 0)
-                .ok_or_else(|| format!("invalid port {p:?}"))?,
+                .ok_or("invalid port")?,
         ),
     };
     Ok((host, port))
@@ -223,9 +217,12 @@ pub fn is_loopback(host: &str) -> bool {
         return true;
     }
     match h.parse::<IpAddr>() {
-        Ok(IpAddr::V4(v4)) => v4.is_loopback(),
+        // 0.0.0.0 and :: reach this machine too.
+        Ok(IpAddr::V4(v4)) => v4.is_loopback() || v4.is_unspecified(),
         Ok(IpAddr::V6(v6)) => {
-            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
         }
         Err(_) => false,
     }
@@ -245,18 +242,22 @@ pub enum Target {
 }
 
 impl Target {
-    /// Parses a target. `file://` is accepted only when `allow_file` is set.
+    /// Parses a target. `file://` is accepted only when `allow_file` is set. Errors show the
+    /// target only through [`redact`].
     pub fn parse(text: &str, allow_file: bool) -> Result<Target, String> {
         let t = text.trim();
         let lower = t.to_ascii_lowercase();
+        let in_target = |e: String| format!("{e} in target {:?}", redact(t));
         if lower.starts_with("http://") || lower.starts_with("https://") {
-            return Url::parse(t).map(Target::Http);
+            return Url::parse(t).map(Target::Http).map_err(in_target);
         }
         if let Some(rest) = strip_prefix_ci(t, "tcp://") {
             let rest = rest.trim_end_matches('/');
-            let (host, port) = split_host_port(rest)?;
-            let port =
-                port.ok_or_else(|| format!("tcp target {t:?} needs a port (tcp://HOST:PORT)"))?;
+            if rest.contains('@') {
+                return Err(in_target("a tcp target takes no user:password@".into()));
+            }
+            let (host, port) = split_host_port(rest).map_err(in_target)?;
+            let port = port.ok_or_else(|| in_target("missing port (tcp://HOST:PORT)".into()))?;
             return Ok(Target::Tcp { host, port });
         }
         if let Some(rest) = strip_prefix_ci(t, "unix://") {
@@ -272,17 +273,38 @@ impl Target {
         } else {
             FORMS.to_string()
         };
-        Err(format!("unsupported target {:?} (use {forms})", short(t)))
+        Err(format!("unsupported target {:?} (use {forms})", redact(t)))
     }
 }
 
 fn absolute_path(rest: &str, whole: &str) -> Result<PathBuf, String> {
     if !rest.starts_with('/') || rest.len() < 2 {
         return Err(format!(
-            "{whole:?} needs an absolute path, e.g. unix:///run/app.sock"
+            "{:?} needs an absolute path, e.g. unix:///run/app.sock",
+            redact(whole)
         ));
     }
     Ok(PathBuf::from(rest))
+}
+
+/// User input made safe for messages: without `user:password@` (even when the password holds
+/// an unencoded '/'), with the query hidden, at most 60 characters.
+pub fn redact(text: &str) -> String {
+    let mut t = text.to_string();
+    if let Some(i) = t.find("://") {
+        let start = i + 3;
+        let end = t[start..].find(['?', '#']).map_or(t.len(), |j| start + j);
+        if let Some(at) = t[start..end].rfind('@') {
+            t.replace_range(start..start + at + 1, "");
+        }
+    } else if let Some(at) = t.split(['?', '#']).next().and_then(|head| head.rfind('@')) {
+        t.replace_range(..at + 1, "");
+    }
+    if let Some(q) = t.find('?') {
+        t.truncate(q);
+        t.push_str("?…");
+    }
+    short(&t)
 }
 
 /// At most 60 characters of user input for messages.
@@ -400,6 +422,24 @@ mod tests {
     }
 
     #[test]
+    fn credentials_never_in_errors() {
+        for bad in [
+            "htp://admin:s3cret@127.0.0.1/",
+            "tcp://admin:s3cret@127.0.0.1:5432",
+            "http://admin:pa/ss@host:8080/",
+            "http://admin:s3cret@[::1/",
+            "127.0.0.1:8080/health?token=s3cret",
+            "http://h:99999/?token=s3cret",
+        ] {
+            let err = Target::parse(bad, true).unwrap_err();
+            for secret in ["s3cret", "admin", "ss@"] {
+                assert!(!err.contains(secret), "{err}");
+            }
+        }
+        assert_eq!(redact("http://u:p@h/x?y"), "http://h/x?…");
+    }
+
+    #[test]
     fn loopback() {
         for h in [
             "localhost",
@@ -409,15 +449,16 @@ mod tests {
             "127.1.2.3",
             "::1",
             "::ffff:127.0.0.1",
+            "0.0.0.0",
+            "::",
         ] {
             assert!(is_loopback(h), "{h}");
         }
         for h in [
             "example.com",
             "10.0.0.1",
-            "::",
             "localhost.example.com",
-            "0.0.0.0",
+            "8.8.8.8",
         ] {
             assert!(!is_loopback(h), "{h}");
         }

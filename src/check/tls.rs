@@ -37,21 +37,16 @@ impl Setup {
             let mut roots = rustls::RootCertStore::empty();
             match &opts.ca_file {
                 Some(path) => {
-                    let certs = CertificateDer::pem_file_iter(path)
-                        .map_err(|e| format!("--ca-file {}: {}", path.display(), pem_error(e)))?;
-                    for cert in certs {
-                        let cert = cert.map_err(|e| {
-                            format!("--ca-file {}: {}", path.display(), pem_error(e))
-                        })?;
-                        roots.add(cert).map_err(|e| {
-                            format!("--ca-file {}: unusable certificate: {e}", path.display())
-                        })?;
+                    let what = format!("--ca-file {}", path.display());
+                    let pem = read_pem_file(path).map_err(|e| format!("{what}: {e}"))?;
+                    for cert in CertificateDer::pem_slice_iter(&pem) {
+                        let cert = cert.map_err(|e| format!("{what}: {}", pem_error(e)))?;
+                        roots
+                            .add(cert)
+                            .map_err(|e| format!("{what}: unusable certificate: {e}"))?;
                     }
                     if roots.is_empty() {
-                        return Err(format!(
-                            "--ca-file {}: no certificates found",
-                            path.display()
-                        ));
+                        return Err(format!("{what}: no certificates found"));
                     }
                 }
                 None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
@@ -60,18 +55,18 @@ impl Setup {
         };
         let config = match (&opts.client_cert, &opts.client_key) {
             (Some(cert), Some(key)) => {
-                let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-                    .map_err(|e| format!("--client-cert {}: {}", cert.display(), pem_error(e)))?
+                let what = format!("--client-cert {}", cert.display());
+                let pem = read_pem_file(cert).map_err(|e| format!("{what}: {e}"))?;
+                let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&pem)
                     .collect::<Result<_, _>>()
-                    .map_err(|e| format!("--client-cert {}: {}", cert.display(), pem_error(e)))?;
+                    .map_err(|e| format!("{what}: {}", pem_error(e)))?;
                 if chain.is_empty() {
-                    return Err(format!(
-                        "--client-cert {}: no certificates found",
-                        cert.display()
-                    ));
+                    return Err(format!("{what}: no certificates found"));
                 }
-                let key = PrivateKeyDer::from_pem_file(key)
-                    .map_err(|e| format!("--client-key {}: {}", key.display(), pem_error(e)))?;
+                let what = format!("--client-key {}", key.display());
+                let pem = read_pem_file(key).map_err(|e| format!("{what}: {e}"))?;
+                let key = PrivateKeyDer::from_pem_slice(&pem)
+                    .map_err(|e| format!("{what}: {}", pem_error(e)))?;
                 builder
                     .with_client_auth_cert(chain, key)
                     .map_err(|e| format!("--client-cert/--client-key: {e}"))?
@@ -84,17 +79,21 @@ impl Setup {
         })
     }
 
-    /// Wraps `conn` in TLS for `host` (or --tls-server-name) and completes the handshake
-    /// within the deadline.
+    /// Wraps `conn` in TLS for `host` (or --tls-server-name, when `override_name` allows it:
+    /// not on a redirect to another host) and completes the handshake within the deadline.
     pub fn handshake(
         &self,
         conn: &mut Conn,
         host: &str,
+        override_name: bool,
         deadline: &Deadline,
         progress: &Progress,
     ) -> Result<(), Failure> {
         progress.set(Phase::Tls);
-        let name_text = self.server_name.as_deref().unwrap_or(host);
+        let name_text = match &self.server_name {
+            Some(n) if override_name => n.as_str(),
+            _ => host,
+        };
         let name = ServerName::try_from(name_text.to_string())
             .map_err(|_| Failure::new(format!("TLS: invalid server name {name_text:?}")))?;
         let client = rustls::ClientConnection::new(self.config.clone(), name)
@@ -105,10 +104,24 @@ impl Setup {
             if !handshaking {
                 return Ok(());
             }
-            let result = match conn.armed_parts() {
-                Ok((plain, Some(c))) => c.complete_io(plain),
-                Ok((_, None)) => return Ok(()),
-                Err(_) => return Err(deadline.timed_out(Phase::Tls)),
+            let result = match conn.tls_parts() {
+                (mut io, Some(c)) => match c.complete_io(&mut io) {
+                    // The server may have closed right after sending an alert (a missing client
+                    // certificate): read what it sent before reporting the broken pipe.
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
+                        ) =>
+                    {
+                        match c.read_tls(&mut io).map(|_| c.process_new_packets()) {
+                            Ok(Err(tls)) => Err(io::Error::new(io::ErrorKind::InvalidData, tls)),
+                            _ => Err(e),
+                        }
+                    }
+                    other => other,
+                },
+                (_, None) => return Ok(()),
             };
             match result {
                 Ok((0, 0)) => {
@@ -119,6 +132,31 @@ impl Setup {
             }
         }
     }
+}
+
+/// Reads a PEM file of at most 1 MiB. Only regular files: a FIFO or a device given by mistake
+/// must not block the check or fill the memory.
+fn read_pem_file(path: &std::path::Path) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    const LIMIT: u64 = 1 << 20;
+    let meta = std::fs::metadata(path).map_err(|e| crate::error::describe_io(&e))?;
+    if !meta.is_file() {
+        return Err("not a regular file".into());
+    }
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| crate::error::describe_io(&e))?;
+    let mut data = Vec::new();
+    file.take(LIMIT + 1)
+        .read_to_end(&mut data)
+        .map_err(|e| crate::error::describe_io(&e))?;
+    if data.len() as u64 > LIMIT {
+        return Err("larger than 1 MiB".into());
+    }
+    Ok(data)
 }
 
 /// A failure from an I/O error on a TLS connection (during or after the handshake).
@@ -136,7 +174,9 @@ pub fn io_failure(e: &io::Error, name: &str, deadline: &Deadline) -> Failure {
         return Failure::new(format!("TLS: {}", describe(tls, name)));
     }
     match e.kind() {
-        io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset => {
+        io::ErrorKind::UnexpectedEof
+        | io::ErrorKind::ConnectionReset
+        | io::ErrorKind::BrokenPipe => {
             Failure::new("TLS: the server closed the connection during the handshake")
         }
         _ => Failure::new(format!(
@@ -175,6 +215,13 @@ fn describe(e: &rustls::Error, name: &str) -> String {
             }
             CertificateError::Revoked => "certificate revoked".into(),
             CertificateError::BadSignature => "certificate has a bad signature".into(),
+            CertificateError::Other(other)
+                if format!("{other:?}").contains("CaUsedAsEndEntity") =>
+            {
+                "the server presents a CA certificate as its own (use a certificate signed by \
+                 that CA, or -k)"
+                    .into()
+            }
             other => format!("invalid certificate ({other:?})"),
         },
         rustls::Error::AlertReceived(alert) => match alert {

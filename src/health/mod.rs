@@ -40,8 +40,9 @@ pub fn run(inv: Invocation) -> Result<u8, Error> {
         .targets
         .iter()
         .any(|t| matches!(t, Target::Http(u) if u.scheme == check::Scheme::Https));
-    let prepared = Arc::new(Prepared::new(opts.check.clone(), needs_tls)?);
+    // Before anything that could take time (reading the TLS files).
     watch_for_termination();
+    let prepared = Arc::new(Prepared::new(opts.check.clone(), needs_tls)?);
     Ok(check_all(&opts, prepared))
 }
 
@@ -52,19 +53,17 @@ fn watch_for_termination() {
     if !signals::block_in_thread(set) {
         return;
     }
-    let _ = std::thread::Builder::new()
-        .name("signals".into())
-        .spawn(move || {
-            loop {
-                if let Received::Signal { signo, .. } = signals::wait(set, None) {
-                    log::line(&format!(
-                        "ward health: stopped by {}",
-                        cli::signal_name(signo)
-                    ));
-                    std::process::exit(i32::from(exit::FAILURE));
-                }
+    let _ = std::thread::Builder::new().spawn(move || {
+        loop {
+            if let Received::Signal { signo, .. } = signals::wait(set, None) {
+                log::line(&format!(
+                    "ward health: stopped by {}",
+                    cli::signal_name(signo)
+                ));
+                std::process::exit(i32::from(exit::FAILURE));
             }
-        });
+        }
+    });
 }
 
 /// Runs every check concurrently and reports. 0 when all (or, with --any, one) are healthy.
@@ -109,42 +108,40 @@ fn check_all(opts: &Options, prepared: Arc<Prepared>) -> u8 {
         }
     }
 
-    let mut healthy_count = 0;
+    let healthy_count = results
+        .iter()
+        .filter(|r| matches!(r, Some((Ok(_), _))))
+        .count();
+    let ok = if opts.any {
+        healthy_count > 0
+    } else {
+        healthy_count == opts.targets.len()
+    };
+    // Silent on success (failures of other targets included, with --any) unless verbose.
     for (i, target) in opts.targets.iter().enumerate() {
         match results.get(i).and_then(|r| r.as_ref()) {
             Some((Ok(detail), took)) => {
-                healthy_count += 1;
                 if opts.verbose {
                     report(&format!("{target}: {detail} in {}", format_took(*took)));
                 }
             }
-            Some((Err(failure), _)) => report(&format!("{target}: {}", failure.0)),
-            None if opts.any && healthy_count > 0 => {}
+            Some((Err(failure), _)) if !ok || opts.verbose => {
+                report(&format!("{target}: {}", failure.0));
+            }
+            Some((Err(_), _)) => {}
+            None if ok => {}
             None => {
                 let phase = progress.get(i).map_or(check::Phase::Starting, |p| p.get());
                 report(&format!("{target}: {}", deadline.timed_out(phase).0));
             }
         }
     }
-    let ok = if opts.any {
-        healthy_count > 0
-    } else {
-        healthy_count == opts.targets.len()
-    };
     if ok { exit::SUCCESS } else { exit::FAILURE }
 }
 
-/// One line on stderr, cut to fit.
+/// One line on stderr, under 300 bytes.
 fn report(line: &str) {
-    if line.len() <= MAX_LINE {
-        log::line(line);
-        return;
-    }
-    let mut cut = MAX_LINE - 3;
-    while !line.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    log::line(&format!("{}...", &line[..cut]));
+    log::line(&log::one_line(line, MAX_LINE));
 }
 
 fn format_took(d: Duration) -> String {
@@ -275,6 +272,6 @@ Options (environment twin in brackets):
 With no TARGET, targets come from WARD_HEALTH_TARGETS (space- or comma-separated), so an image
 can say HEALTHCHECK CMD [\"/ward\", \"health\"] and operators set the target with -e.
 ",
-        check::options::help("HEALTH")
+        check::options::HELP
     )
 }

@@ -1,8 +1,6 @@
 //! Finding the processes left behind when ward is not PID 1: its descendants, read from /proc.
 //! (As PID 1, "everyone else in the namespace" is simply kill(-1).)
 
-use std::collections::HashMap;
-
 /// Parses the parent pid out of a /proc/PID/stat line. The command name (field 2) may contain
 /// spaces and parentheses, so fields are counted from the last ')'.
 fn ppid_from_stat(stat: &str) -> Option<i32> {
@@ -14,7 +12,8 @@ fn ppid_from_stat(stat: &str) -> Option<i32> {
 
 /// Every live descendant of `root`, or None when /proc cannot be read.
 pub fn descendants(root: i32) -> Option<Vec<i32>> {
-    let mut children: HashMap<i32, Vec<i32>> = HashMap::new();
+    // (parent, pid) for every process; a linear scan per level is plenty for a container.
+    let mut links: Vec<(i32, i32)> = Vec::new();
     for entry in std::fs::read_dir("/proc").ok()?.flatten() {
         let Some(pid) = entry
             .file_name()
@@ -27,18 +26,16 @@ pub fn descendants(root: i32) -> Option<Vec<i32>> {
             continue;
         };
         if let Some(ppid) = ppid_from_stat(&stat) {
-            children.entry(ppid).or_default().push(pid);
+            links.push((ppid, pid));
         }
     }
-    let mut found = Vec::new();
+    let mut found: Vec<i32> = Vec::new();
     let mut queue = vec![root];
     while let Some(p) = queue.pop() {
-        if let Some(kids) = children.get(&p) {
-            for &k in kids {
-                if k != root && !found.contains(&k) {
-                    found.push(k);
-                    queue.push(k);
-                }
+        for &(parent, pid) in &links {
+            if parent == p && pid != root && !found.contains(&pid) {
+                found.push(pid);
+                queue.push(pid);
             }
         }
     }

@@ -27,7 +27,7 @@ use options::{Options, Parsed};
 pub fn run(inv: Invocation) -> Result<u8, Error> {
     block_signals()?;
     match options::parse(inv.args)? {
-        Parsed::Run(opts) => start(opts),
+        Parsed::Run(opts) => start(*opts),
         Parsed::Done(code) => Ok(code),
     }
 }
@@ -36,7 +36,7 @@ pub fn run(inv: Invocation) -> Result<u8, Error> {
 pub fn run_tini(inv: Invocation) -> Result<u8, Error> {
     block_signals()?;
     match options::parse_tini(inv.args)? {
-        Parsed::Run(opts) => start(opts),
+        Parsed::Run(opts) => start(*opts),
         Parsed::Done(code) => Ok(code),
     }
 }
@@ -80,6 +80,20 @@ fn start(opts: Options) -> Result<u8, Error> {
         if process::parent_pid() != parent {
             initial = Some(sig);
         }
+    }
+
+    // Phase 3b: wait for dependencies, with every signal already blocked: SIGTERM or SIGINT
+    // (docker stop, Ctrl-C) ends ward at once.
+    if !opts.wait.is_empty() {
+        let plan = crate::wait::plan_for_init(opts.wait.clone(), opts.wait_timeout)?;
+        match crate::wait::poll::wait(std::sync::Arc::new(plan)) {
+            crate::wait::poll::Outcome::Ready => {}
+            crate::wait::poll::Outcome::TimedOut => return Ok(crate::exit::FAILURE),
+            crate::wait::poll::Outcome::Signaled(sig) => return Ok(crate::exit::from_signal(sig)),
+        }
+        // musl unblocks its internal signals 33 and 34 in the thread that starts the first
+        // thread; block them again.
+        signals::block_all_but_faults();
     }
 
     // Phase 4.

@@ -81,13 +81,17 @@ pub struct Options {
     /// 0 errors only, 1 warnings (default), 2 info, 3 debug.
     pub verbosity: u8,
     pub warn_reaped: bool,
+    /// Targets to wait for before the child is started (`--wait`), validated.
+    pub wait: Vec<crate::check::Target>,
+    /// Limit of that wait; None waits forever.
+    pub wait_timeout: Option<Duration>,
     pub program: OsString,
     pub args: Vec<OsString>,
 }
 
 /// What parsing asks for: run a child, or stop here (help, version, licence) with a code.
 pub enum Parsed {
-    Run(Options),
+    Run(Box<Options>),
     Done(u8),
 }
 
@@ -102,6 +106,8 @@ struct Builder {
     remap_exit: Option<ExitSet>,
     verbose: Option<u8>,
     warn_reaped: Option<bool>,
+    wait: Option<Vec<crate::check::Target>>,
+    wait_timeout: Option<Duration>,
 }
 
 const APPLET: &str = "init";
@@ -118,6 +124,8 @@ impl Builder {
             remap_exit: self.remap_exit.or(env.remap_exit),
             verbose: self.verbose.or(env.verbose),
             warn_reaped: self.warn_reaped.or(env.warn_reaped),
+            wait: self.wait.or(env.wait),
+            wait_timeout: self.wait_timeout.or(env.wait_timeout),
         }
     }
 
@@ -161,6 +169,14 @@ impl Builder {
         if let Some(v) = cli::env_twin(APPLET, "warn-reaped")? {
             b.warn_reaped = Some(parse_env(&v, cli::parse_bool)?);
         }
+        if let Some(v) = cli::env_twin(APPLET, "wait")? {
+            b.wait = Some(parse_env(&v, |text| {
+                cli::split_list(text).map(parse_wait_target).collect()
+            })?);
+        }
+        if let Some(v) = cli::env_twin(APPLET, "wait-timeout")? {
+            b.wait_timeout = Some(parse_env(&v, cli::parse_duration)?);
+        }
         Ok(b)
     }
 
@@ -174,10 +190,19 @@ impl Builder {
             remap_exit: self.remap_exit.unwrap_or_default(),
             verbosity: 1 + self.verbose.unwrap_or(0),
             warn_reaped: self.warn_reaped.unwrap_or(false),
+            wait: self.wait.unwrap_or_default(),
+            wait_timeout: match self.wait_timeout.unwrap_or(crate::wait::DEFAULT_TIMEOUT) {
+                t if t.is_zero() => None,
+                t => Some(t),
+            },
             program,
             args,
         }
     }
+}
+
+fn parse_wait_target(text: &str) -> Result<crate::check::Target, String> {
+    crate::check::Target::parse(text, true)
 }
 
 /// Whether a value means "off": `0`, `off`, `false`, `no`, `none` or empty.
@@ -233,6 +258,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed, Error> {
     let mut verbose = 0u8;
     let mut rewrite: Option<Rewrites> = None;
     let mut remap: Option<ExitSet> = None;
+    let mut wait: Option<Vec<crate::check::Target>> = None;
     while let Some(arg) = parser.next()? {
         match arg {
             Short('g') | Long("pgroup") => b.pgroup = Some(true),
@@ -262,6 +288,17 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed, Error> {
             }
             Short('v') | Long("verbose") => verbose = verbose.saturating_add(1),
             Short('w') | Long("warn-reaped") => b.warn_reaped = Some(true),
+            Long("wait") => {
+                let t = parse_opt("--wait", parser.value()?, parse_wait_target)?;
+                wait.get_or_insert_with(Vec::new).push(t);
+            }
+            Long("wait-timeout") => {
+                b.wait_timeout = Some(parse_opt(
+                    "--wait-timeout",
+                    parser.value()?,
+                    cli::parse_duration,
+                )?)
+            }
             Short('h') | Long("help") => {
                 cli::print_stdout(HELP);
                 return Ok(Parsed::Done(0));
@@ -277,8 +314,11 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed, Error> {
                 if remap.is_some() {
                     b.remap_exit = remap;
                 }
+                if wait.is_some() {
+                    b.wait = wait;
+                }
                 let b = b.or(Builder::from_env()?);
-                return Ok(Parsed::Run(b.build(DEFAULT_GRACE, program, rest)));
+                return Ok(Parsed::Run(Box::new(b.build(DEFAULT_GRACE, program, rest))));
             }
             _ => {
                 return Err(Error::usage(format!(
@@ -345,7 +385,7 @@ pub fn parse_tini(args: Vec<OsString>) -> Result<Parsed, Error> {
                 if let Some(v) = verbosity {
                     opts.verbosity = v.min(3);
                 }
-                return Ok(Parsed::Run(opts));
+                return Ok(Parsed::Run(Box::new(opts)));
             }
             _ => {
                 return Err(Error::usage(format!("{}; {TINI_USAGE}", arg.unexpected())));
@@ -402,7 +442,14 @@ Options (environment twin in brackets; the command line wins):
   -v, --verbose             more messages on stderr; repeatable [WARD_INIT_VERBOSE=0-3]
   -w, --warn-reaped         warn about every reaped process other than the child
                             [WARD_INIT_WARN_REAPED=1]
+      --wait TARGET         before starting the child, wait until TARGET answers (as
+                            `ward wait`); repeatable [WARD_INIT_WAIT=\"tcp://db:5432 ...\"]
+      --wait-timeout DURATION  give up waiting (exit 1) after this long; 0 = never
+                            (default 60s) [WARD_INIT_WAIT_TIMEOUT]
   -h, --help                show this help
+
+The wait takes its check options (interval, headers, TLS...) from the WARD_WAIT_* variables of
+`ward wait`. SIGTERM or SIGINT during the wait ends ward at once (143, 130).
 
 DURATION: 500ms, 2s, 1.5s, 1m (a bare number is seconds). SIGNAL: TERM, SIGTERM, RTMIN+2 or a
 number 1-64. Booleans in the environment: 1/0, true/false, yes/no, on/off.
@@ -440,7 +487,7 @@ mod tests {
 
     fn run_opts(list: &[&str]) -> Options {
         match parse(args(list)) {
-            Ok(Parsed::Run(o)) => o,
+            Ok(Parsed::Run(o)) => *o,
             Ok(Parsed::Done(_)) => panic!("stopped early"),
             Err(e) => panic!("{e}"),
         }

@@ -175,7 +175,6 @@ pub fn spawn(
 
 /// Replaces this process with `program` (searched in PATH), first putting back the signal
 /// state in `saved`. Returns only on failure, with the exec's error.
-#[allow(dead_code)] // for `ward wait`, which execs its program
 pub fn exec(program: &OsStr, args: &[OsString], saved: Inherited) -> io::Error {
     let argv = match Argv::new(program, args) {
         Ok(a) => a,

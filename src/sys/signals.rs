@@ -328,6 +328,20 @@ pub fn take_sent_faults() -> SigSet {
     SigSet(SENT_FAULTS.swap(0, Ordering::SeqCst))
 }
 
+/// The calling thread's kernel thread id.
+pub fn thread_id() -> i32 {
+    // SAFETY: gettid has no preconditions.
+    unsafe { libc::syscall(libc::SYS_gettid) as i32 }
+}
+
+/// Sends `sig` to one thread of this process (to wake it from a signal wait).
+pub fn wake_thread(tid: i32, sig: i32) {
+    // SAFETY: tgkill with our own pid and a thread id of this process.
+    unsafe {
+        libc::syscall(libc::SYS_tgkill, libc::getpid(), tid, sig);
+    }
+}
+
 /// Sends `sig` to `pid` (a negative pid names a process group, -1 everyone ward may signal).
 pub fn send(pid: i32, sig: i32) -> Result<(), nix::errno::Errno> {
     // SAFETY: kill has no memory-safety preconditions.

@@ -1,0 +1,388 @@
+//! The wait personality: poll targets until they answer, then exec the program (or exit 0).
+//! Called as `wait` (argv[0]) it also reads docker-compose-wait's variables, so an image that
+//! used that tool keeps its environment and swaps the binary.
+//!
+//! Exit codes: 0 ready (or, after exec, the program's own), 1 timed out, 2 usage, 128+N when
+//! signal N (SIGTERM, SIGINT, ...) ended the wait, 127/126 when the program cannot be run.
+
+pub mod poll;
+
+use std::ffi::OsString;
+use std::sync::Arc;
+use std::time::Duration;
+
+use lexopt::Arg::Value;
+
+use crate::applet::Invocation;
+use crate::check::options::Key;
+use crate::check::{CheckArgs, Prepared, Scheme, Target};
+use crate::cli::{self, parse_env, parse_opt};
+use crate::error::Error;
+use crate::sys::{process, signals};
+use crate::{exit, log};
+
+use poll::{Outcome, Plan};
+
+const APPLET: &str = "wait";
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
+pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// docker-compose-wait's defaults, used when called as `wait`.
+const COMPAT_TIMEOUT: Duration = Duration::from_secs(30);
+const COMPAT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+struct Options {
+    plan: Plan,
+    before: Duration,
+    after: Duration,
+    program: Option<(OsString, Vec<OsString>)>,
+}
+
+/// `ward wait ...` and `wait ...`.
+pub fn run(inv: Invocation) -> Result<u8, Error> {
+    // Collected by the calling thread during the wait; the program gets the original state.
+    if !signals::block_all_but_faults() {
+        return Err(Error::Failed("cannot block signals".into()));
+    }
+    let Some(opts) = parse(inv.args, inv.via_argv0)? else {
+        return Ok(exit::SUCCESS);
+    };
+    let level = opts.plan.level;
+    if !opts.before.is_zero() {
+        if let Some(sig) = poll::pause(opts.before) {
+            return Ok(exit::from_signal(sig));
+        }
+    }
+    if !opts.plan.targets.is_empty() {
+        match poll::wait(Arc::new(opts.plan)) {
+            Outcome::Ready => {}
+            Outcome::TimedOut => return Ok(exit::FAILURE),
+            Outcome::Signaled(sig) => return Ok(exit::from_signal(sig)),
+        }
+    }
+    if !opts.after.is_zero() {
+        if let Some(sig) = poll::pause(opts.after) {
+            return Ok(exit::from_signal(sig));
+        }
+    }
+    match opts.program {
+        None => Ok(exit::SUCCESS),
+        Some((program, args)) => {
+            if level >= poll::DEBUG {
+                log::line(&format!("ward {}: running {program:?}", log::applet()));
+            }
+            let err = process::exec(&program, &args, signals::inherited());
+            Err(Error::Exec { program, err })
+        }
+    }
+}
+
+/// The plan for `ward init --wait`: its targets and timeout, with every other setting from
+/// the WARD_WAIT_* variables.
+pub fn plan_for_init(targets: Vec<Target>, timeout: Option<Duration>) -> Result<Plan, Error> {
+    let checks = CheckArgs::from_env(APPLET)?.finish()?;
+    let get = |opt: &str| -> Result<Option<Duration>, Error> {
+        cli::env_twin(APPLET, opt)?
+            .map(|v| parse_env(&v, cli::parse_duration))
+            .transpose()
+    };
+    let flag = |opt: &str| -> Result<bool, Error> {
+        Ok(cli::env_twin(APPLET, opt)?
+            .map(|v| parse_env(&v, cli::parse_bool))
+            .transpose()?
+            .unwrap_or(false))
+    };
+    let needs_tls = targets
+        .iter()
+        .any(|t| matches!(t, Target::Http(u) if u.scheme == Scheme::Https));
+    Ok(Plan {
+        prepared: Prepared::new(checks, needs_tls)?,
+        timeout,
+        interval: get("interval")?
+            .unwrap_or(DEFAULT_INTERVAL)
+            .max(Duration::from_millis(10)),
+        attempt_timeout: get("attempt-timeout")?
+            .unwrap_or(DEFAULT_ATTEMPT_TIMEOUT)
+            .max(Duration::from_millis(1)),
+        any: flag("any")?,
+        level: if flag("quiet")? {
+            poll::QUIET
+        } else {
+            poll::PROGRESS
+        },
+        targets,
+    })
+}
+
+/// Splits `ARGS... -- PROGRAM ARGS...` at the first `--`.
+fn split_program(mut args: Vec<OsString>) -> (Vec<OsString>, Option<(OsString, Vec<OsString>)>) {
+    match args.iter().position(|a| a == "--") {
+        Some(i) => {
+            let mut rest = args.split_off(i);
+            rest.remove(0);
+            if rest.is_empty() {
+                (args, None)
+            } else {
+                let program = rest.remove(0);
+                (args, Some((program, rest)))
+            }
+        }
+        None => (args, None),
+    }
+}
+
+/// An environment value in seconds, docker-compose-wait style (a whole number).
+fn compat_seconds(name: &str) -> Result<Option<Duration>, Error> {
+    match std::env::var(name) {
+        Ok(v) if v.trim().is_empty() => Ok(None),
+        Ok(v) => v
+            .trim()
+            .parse::<u64>()
+            .map(|s| Some(Duration::from_secs(s)))
+            .map_err(|_| Error::usage(format!("{name}: invalid number of seconds {v:?}"))),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(_) => Err(Error::usage(format!("{name}: not valid UTF-8"))),
+    }
+}
+
+fn compat_var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// The first of several docker-compose-wait variable names that is set (new name, then the
+/// older one).
+fn compat_seconds_any(names: &[&str]) -> Result<Option<Duration>, Error> {
+    for n in names {
+        if let Some(d) = compat_seconds(n)? {
+            return Ok(Some(d));
+        }
+    }
+    Ok(None)
+}
+
+/// Command line, then WARD_WAIT_* twins, then (as `wait`) docker-compose-wait's variables.
+fn parse(args: Vec<OsString>, compat: bool) -> Result<Option<Options>, Error> {
+    let (args, mut program) = split_program(args);
+    let mut checks = CheckArgs::default();
+    let mut timeout: Option<Duration> = None;
+    let mut interval: Option<Duration> = None;
+    let mut attempt: Option<Duration> = None;
+    let mut any: Option<bool> = None;
+    let mut quiet: Option<bool> = None;
+    let mut target_args: Vec<String> = Vec::new();
+    let mut parser = lexopt::Parser::from_args(args);
+    while let Some(arg) = parser.next()? {
+        let key = Key::from_arg(&arg);
+        let value = match arg {
+            Value(v) => Some(v),
+            _ => None,
+        };
+        match (key, value) {
+            (Some(key), _) => {
+                if checks.take(&key, &mut parser)? {
+                    continue;
+                }
+                if key.is(Some('t'), "timeout") {
+                    timeout = Some(parse_opt(
+                        "--timeout",
+                        parser.value()?,
+                        cli::parse_duration,
+                    )?);
+                } else if key.is(Some('i'), "interval") {
+                    interval = Some(parse_opt(
+                        "--interval",
+                        parser.value()?,
+                        cli::parse_duration,
+                    )?);
+                } else if key.is(None, "attempt-timeout") {
+                    attempt = Some(parse_opt(
+                        "--attempt-timeout",
+                        parser.value()?,
+                        cli::parse_duration,
+                    )?);
+                } else if key.is(None, "any") {
+                    any = Some(true);
+                } else if key.is(Some('q'), "quiet") {
+                    quiet = Some(true);
+                } else if key.is(Some('h'), "help") {
+                    cli::print_stdout(&help());
+                    return Ok(None);
+                } else {
+                    return Err(Error::usage(format!(
+                        "{}; see 'ward wait --help'",
+                        key.unexpected()
+                    )));
+                }
+            }
+            (None, Some(v)) => target_args.push(
+                v.into_string()
+                    .map_err(|_| Error::usage("target is not valid UTF-8"))?,
+            ),
+            (None, None) => {}
+        }
+    }
+
+    // Environment twins.
+    let checks = checks.or(CheckArgs::from_env(APPLET)?);
+    let twin = |opt: &str,
+                parse: fn(&str) -> Result<Duration, String>|
+     -> Result<Option<Duration>, Error> {
+        cli::env_twin(APPLET, opt)?
+            .map(|v| parse_env(&v, parse))
+            .transpose()
+    };
+    let timeout = timeout.or(twin("timeout", cli::parse_duration)?);
+    let interval = interval.or(twin("interval", cli::parse_duration)?);
+    let attempt = attempt.or(twin("attempt-timeout", cli::parse_duration)?);
+    let bool_twin = |opt: &str| -> Result<Option<bool>, Error> {
+        cli::env_twin(APPLET, opt)?
+            .map(|v| parse_env(&v, cli::parse_bool))
+            .transpose()
+    };
+    let any = any.or(bool_twin("any")?).unwrap_or(false);
+    let quiet = quiet.or(bool_twin("quiet")?).unwrap_or(false);
+    if target_args.is_empty() {
+        if let Some((_, value)) = cli::env_twin(APPLET, "targets")? {
+            target_args = cli::split_list(&value).map(str::to_string).collect();
+        }
+    }
+    let mut targets = target_args
+        .iter()
+        .map(|t| Target::parse(t, true).map_err(Error::Usage))
+        .collect::<Result<Vec<_>, _>>()?;
+
+    // docker-compose-wait's variables, when called as `wait`.
+    let mut level = if quiet { poll::QUIET } else { poll::PROGRESS };
+    let (mut before, mut after) = (Duration::ZERO, Duration::ZERO);
+    let mut check_opts = checks.finish()?;
+    let timeout = if compat {
+        if let Some(hosts) = compat_var("WAIT_HOSTS") {
+            for h in hosts.split(',').map(str::trim).filter(|h| !h.is_empty()) {
+                let t = if h.contains("://") {
+                    h.to_string()
+                } else {
+                    format!("tcp://{h}")
+                };
+                targets.push(
+                    Target::parse(&t, true)
+                        .map_err(|e| Error::usage(format!("WAIT_HOSTS: {e}")))?,
+                );
+            }
+        }
+        if let Some(paths) = compat_var("WAIT_PATHS") {
+            for p in paths.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                targets.push(
+                    Target::parse(&format!("file://{p}"), true)
+                        .map_err(|e| Error::usage(format!("WAIT_PATHS: {e}")))?,
+                );
+            }
+        }
+        if program.is_none() {
+            if let Some(cmd) = compat_var("WAIT_COMMAND") {
+                let mut words = cli::split_command(&cmd)
+                    .map_err(|e| Error::usage(format!("WAIT_COMMAND: {e}")))?;
+                if !words.is_empty() {
+                    let prog = OsString::from(words.remove(0));
+                    program = Some((prog, words.into_iter().map(OsString::from).collect()));
+                }
+            }
+        }
+        before = compat_seconds_any(&["WAIT_BEFORE", "WAIT_BEFORE_HOSTS"])?.unwrap_or_default();
+        after = compat_seconds_any(&["WAIT_AFTER", "WAIT_AFTER_HOSTS"])?.unwrap_or_default();
+        if cli::env_twin(APPLET, "connect-timeout")?.is_none() {
+            check_opts.connect_timeout =
+                compat_seconds("WAIT_HOST_CONNECT_TIMEOUT")?.unwrap_or(COMPAT_CONNECT_TIMEOUT);
+        }
+        if let Some(l) = compat_var("WAIT_LOGGER_LEVEL") {
+            level = match l.trim().to_ascii_lowercase().as_str() {
+                "debug" | "trace" => poll::DEBUG,
+                "info" | "warn" => poll::PROGRESS,
+                "error" => poll::QUIET,
+                "off" => 0,
+                _ => {
+                    return Err(Error::usage(format!(
+                        "WAIT_LOGGER_LEVEL: invalid level {l:?} (debug, info, error, off)"
+                    )));
+                }
+            };
+        }
+        match timeout {
+            Some(t) if t.is_zero() => None,
+            Some(t) => Some(t),
+            // docker-compose-wait's WAIT_TIMEOUT=0 gives up after the first failed attempt:
+            // one attempt, bounded by the connect timeout.
+            None => match compat_seconds_any(&["WAIT_TIMEOUT", "WAIT_HOSTS_TIMEOUT"])? {
+                Some(t) if t.is_zero() => Some(check_opts.connect_timeout),
+                Some(t) => Some(t),
+                None => Some(COMPAT_TIMEOUT),
+            },
+        }
+    } else {
+        if targets.is_empty() {
+            return Err(Error::usage(format!(
+                "no target (give one, e.g. tcp://db:5432, or set {})",
+                cli::twin(APPLET, "targets")
+            )));
+        }
+        match timeout.unwrap_or(DEFAULT_TIMEOUT) {
+            t if t.is_zero() => None,
+            t => Some(t),
+        }
+    };
+    let compat_interval = if compat {
+        compat_seconds("WAIT_SLEEP_INTERVAL")?
+    } else {
+        None
+    };
+    let interval = interval.or(compat_interval).unwrap_or(DEFAULT_INTERVAL);
+    let needs_tls = targets
+        .iter()
+        .any(|t| matches!(t, Target::Http(u) if u.scheme == Scheme::Https));
+    Ok(Some(Options {
+        plan: Plan {
+            targets,
+            prepared: Prepared::new(check_opts, needs_tls)?,
+            timeout,
+            interval: interval.max(Duration::from_millis(10)),
+            attempt_timeout: attempt
+                .unwrap_or(DEFAULT_ATTEMPT_TIMEOUT)
+                .max(Duration::from_millis(1)),
+            any,
+            level,
+        },
+        before,
+        after,
+        program,
+    }))
+}
+
+pub fn help() -> String {
+    format!(
+        "\
+Usage: ward wait [OPTIONS] TARGET... [-- PROGRAM [ARGS...]]
+       wait [OPTIONS] [TARGET...] [-- PROGRAM [ARGS...]]   (also reads docker-compose-wait's
+                                                            WAIT_* variables)
+
+Polls every TARGET concurrently until all answer (or one, with --any), then replaces itself
+with PROGRAM (exec: the program keeps ward's pid), or exits 0 without one. Exits 1 when the
+timeout passes, with one line per target that never became ready; 128+N when signal N
+(SIGTERM, SIGINT) ends the wait; 2 for bad usage; 127/126 when PROGRAM cannot be run.
+
+TARGET: everything `ward health` accepts (http://, https://, tcp://HOST:PORT, unix:///PATH)
+and file:///PATH (ready when the path exists).
+
+Options (environment twin in brackets):
+  -t, --timeout DURATION      give up after this long; 0 waits forever (default 60s)
+                              [WARD_WAIT_TIMEOUT]
+  -i, --interval DURATION     time between attempts on a target (default 1s) [WARD_WAIT_INTERVAL]
+      --attempt-timeout DURATION  limit of one attempt (default 5s) [WARD_WAIT_ATTEMPT_TIMEOUT]
+      --any                   ready when any target is [WARD_WAIT_ANY=1]
+  -q, --quiet                 only the final error, no progress lines [WARD_WAIT_QUIET=1]
+  -h, --help                  show this help
+{}
+With no TARGET, targets come from WARD_WAIT_TARGETS (space- or comma-separated).
+",
+        crate::check::options::HELP
+    )
+}
