@@ -7,6 +7,7 @@ mod servers;
 mod util;
 
 mod dispatch;
+mod docker;
 mod health;
 mod init_pid1;
 mod init_process;
