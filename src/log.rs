@@ -78,19 +78,33 @@ pub fn emit(level: u8, args: fmt::Arguments<'_>) {
     ));
 }
 
+// The level is checked before the arguments are evaluated: a disabled message costs nothing
+// (no allocation on init's hot paths, such as reaping 10,000 orphans).
 #[macro_export]
 macro_rules! warn {
-    ($($arg:tt)*) => { $crate::log::emit($crate::log::WARN, format_args!($($arg)*)) };
+    ($($arg:tt)*) => {
+        if $crate::log::enabled($crate::log::WARN) {
+            $crate::log::emit($crate::log::WARN, format_args!($($arg)*))
+        }
+    };
 }
 
 #[macro_export]
 macro_rules! info {
-    ($($arg:tt)*) => { $crate::log::emit($crate::log::INFO, format_args!($($arg)*)) };
+    ($($arg:tt)*) => {
+        if $crate::log::enabled($crate::log::INFO) {
+            $crate::log::emit($crate::log::INFO, format_args!($($arg)*))
+        }
+    };
 }
 
 #[macro_export]
 macro_rules! debug {
-    ($($arg:tt)*) => { $crate::log::emit($crate::log::DEBUG, format_args!($($arg)*)) };
+    ($($arg:tt)*) => {
+        if $crate::log::enabled($crate::log::DEBUG) {
+            $crate::log::emit($crate::log::DEBUG, format_args!($($arg)*))
+        }
+    };
 }
 
 #[cfg(test)]

@@ -187,10 +187,15 @@ fn a_signal_ends_the_wait_at_once() {
         cmd.stdout(Stdio::null()).stderr(Stdio::piped());
         let child = cmd.spawn().unwrap();
         let _guard = KillOnDrop(vec![child.id()]);
-        std::thread::sleep(Duration::from_millis(300));
+        assert!(
+            wait_until(T, || threads(child.id()) > 1),
+            "the wait never started"
+        );
         kill(child.id(), sig);
         let out = wait_output(child, Duration::from_secs(5));
-        assert_eq!(code(&out), want, "{}", stderr(&out));
+        // An exit code, not a death by the signal: ward caught it and ended the wait.
+        assert_eq!(out.status.code(), Some(want), "{}", stderr(&out));
+        assert!(stderr(&out).contains("stopped by SIG"), "{}", stderr(&out));
     }
 }
 
@@ -242,6 +247,7 @@ fn exec_failures_and_bad_input() {
         &["-i", "x", "tcp://127.0.0.1:1"],
         &["--bogus", "tcp://127.0.0.1:1"],
         &["--", "true"],
+        &["tcp://127.0.0.1:1", "--"],
     ] {
         let out = output_within(wait_cmd(args), T);
         assert_eq!(code(&out), 2, "{args:?}: {}", stderr(&out));
@@ -412,7 +418,10 @@ fn init_waits_before_spawning_as_pid1() {
     let child = cmd.spawn().unwrap();
     let _guard = KillOnDrop(vec![child.id()]);
     let ward_pid = only_child(child.id());
-    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        wait_until(T, || threads(ward_pid) > 1),
+        "the wait never started"
+    );
     kill(ward_pid, libc::SIGTERM);
     let out = wait_output(child, Duration::from_secs(5));
     assert_eq!(code(&out), 143, "{}", stderr(&out));
@@ -423,4 +432,184 @@ fn init_waits_before_spawning_as_pid1() {
     let mut cmd = clean(ward_pid1_cmd(["init", "--", "sh", "-c", "exit 8"]));
     cmd.env("WARD_INIT_WAIT", format!("tcp://127.0.0.1:{port2}"));
     assert_eq!(code(&output_within(cmd, T)), 8);
+}
+
+/// Threads of a process (its pollers run once the wait has started, all signals blocked).
+fn threads(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task")).map_or(0, |d| d.count())
+}
+
+/// A Unix socket whose listen backlog is full: a blocking connect to it would never return.
+fn stalled_unix_socket(path: &std::path::Path) -> Vec<i32> {
+    use std::os::unix::ffi::OsStrExt;
+    // SAFETY: plain socket calls on descriptors this test owns; sockaddr_un is filled in
+    // within its bounds.
+    unsafe {
+        let mut addr: libc::sockaddr_un = std::mem::zeroed();
+        addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+        for (d, s) in addr.sun_path.iter_mut().zip(path.as_os_str().as_bytes()) {
+            *d = *s as libc::c_char;
+        }
+        let len = std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
+        let listener = libc::socket(libc::AF_UNIX, libc::SOCK_STREAM, 0);
+        assert_eq!(
+            libc::bind(listener, (&addr as *const libc::sockaddr_un).cast(), len),
+            0
+        );
+        assert_eq!(libc::listen(listener, 0), 0);
+        let mut fds = vec![listener];
+        loop {
+            let c = libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_NONBLOCK, 0);
+            fds.push(c);
+            if libc::connect(c, (&addr as *const libc::sockaddr_un).cast(), len) != 0 {
+                break;
+            }
+        }
+        fds
+    }
+}
+
+#[test]
+fn a_unix_socket_that_never_accepts_does_not_stall_attempts() {
+    let dir = TempDir::new("stall");
+    let sock = dir.join("full.sock");
+    let _fds = stalled_unix_socket(&sock);
+    let target = format!("unix://{}", sock.display());
+    let out = output_within(
+        wait_cmd(&["-t", "2s", "--connect-timeout", "500ms", &target]),
+        T,
+    );
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).contains("not ready after 2s: timed out after 500ms while connecting"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn rt_signals_after_init_wait_reach_the_child_and_never_kill_ward() {
+    // --any with a target that never answers leaves its poller sleeping (interval 1h) after
+    // the wait: it must not take signal 34 (musl's internal signal, a glibc program's SIGRTMIN,
+    // whose default action kills).
+    let Some(py) = require_python() else {
+        return;
+    };
+    let dir = TempDir::new("rt34");
+    let catcher = write_catcher(&dir);
+    let log = dir.join("log");
+    let s = servers::http("127.0.0.1:0", Reply::Status(200, String::new()));
+    let dead = format!("tcp://127.0.0.1:{}", servers::dead_port());
+    let mut cmd = clean(ward_cmd([
+        "init",
+        "--grace",
+        "0",
+        "--wait",
+        &dead,
+        "--wait",
+        &s.url("/"),
+        "--",
+    ]));
+    cmd.arg(&py).arg(&catcher).arg(&log);
+    cmd.env("WARD_WAIT_ANY", "1")
+        .env("WARD_WAIT_INTERVAL", "1h");
+    cmd.stdout(Stdio::null()).stderr(Stdio::null());
+    let child = cmd.spawn().unwrap();
+    let ward_pid = child.id();
+    let mut guard = KillOnDrop(vec![ward_pid]);
+    assert!(wait_for_prefix(&log, "ready", T), "the child never started");
+    let catcher_pid = only_child(ward_pid);
+    guard.0.push(catcher_pid);
+    for _ in 0..300 {
+        kill(ward_pid, 34);
+        std::thread::sleep(Duration::from_micros(300));
+    }
+    assert!(
+        wait_for_line(&log, "34", T),
+        "signal 34 never reached the child"
+    );
+    assert!(alive(ward_pid), "ward died of signal 34");
+    kill(catcher_pid, libc::SIGKILL);
+    assert_eq!(code(&wait_output(child, T)), 137);
+}
+
+#[test]
+fn the_parent_death_signal_during_the_wait_reaches_the_child() {
+    // The parent exits while ward waits; the parent-death signal (USR1) is kept and forwarded
+    // once the child runs: `sleep` dies of it at once, and ward with it, long before 60 s.
+    let dir = TempDir::new("pdeath-wait");
+    let pidfile = dir.join("ward.pid");
+    let port = server_later(Duration::from_millis(1500));
+    let script = format!(
+        "{w} init -p USR1 --wait tcp://127.0.0.1:{port} -- sleep 60 >/dev/null 2>&1 & echo $! > {p}; sleep 0.3",
+        w = ward().display(),
+        p = pidfile.display()
+    );
+    let mut cmd = clean(Command::new("sh"));
+    cmd.args(["-c", &script]);
+    default_signals(&mut cmd);
+    assert_eq!(code(&output_within(cmd, T)), 0);
+    let ward_pid: u32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let mut guard = KillOnDrop(vec![ward_pid]);
+    assert!(wait_until(T, || children(ward_pid).len() == 1 || !alive(ward_pid)));
+    if let Some(&c) = children(ward_pid).first() {
+        guard.0.push(c);
+    }
+    assert!(
+        wait_until(Duration::from_secs(20), || !alive(ward_pid)),
+        "the child never got the parent-death signal"
+    );
+}
+
+#[test]
+fn docker_compose_wait_edge_cases() {
+    let dir = TempDir::new("compat-edges");
+    let dead = format!("127.0.0.1:{}", servers::dead_port());
+    // WAIT_TIMEOUT=0: one attempt, then give up.
+    let out = compat(
+        &dir,
+        &[
+            ("WAIT_HOSTS", &dead),
+            ("WAIT_TIMEOUT", "0"),
+            ("WAIT_LOGGER_LEVEL", "debug"),
+        ],
+    );
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let err = stderr(&out);
+    assert_eq!(err.matches(": connection refused").count(), 2, "{err}");
+    assert!(
+        err.contains("not ready after 1 attempt: connection refused"),
+        "{err}"
+    );
+    // The command line wins over WAIT_LOGGER_LEVEL.
+    let mut cmd = clean(Command::new(ward_as(&dir, "wait")));
+    cmd.args(["-q", "-t", "300ms"])
+        .env("WAIT_HOSTS", &dead)
+        .env("WAIT_LOGGER_LEVEL", "debug");
+    let out = output_within(cmd, T);
+    assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
+    // Relative WAIT_PATHS are relative to the working directory.
+    std::fs::write(dir.join("flag"), "").unwrap();
+    let mut cmd = clean(Command::new(ward_as(&dir, "wait")));
+    cmd.current_dir(dir.path())
+        .env("WAIT_PATHS", "flag")
+        .env("WAIT_COMMAND", "sh -c 'exit 6'");
+    assert_eq!(code(&output_within(cmd, T)), 6);
+    // A signal other than TERM/INT during WAIT_BEFORE does not kill ward.
+    let s = servers::http("127.0.0.1:0", Reply::Status(200, String::new()));
+    let mut cmd = clean(Command::new(ward_as(&dir, "wait")));
+    cmd.env("WAIT_HOSTS", s.addr.to_string())
+        .env("WAIT_BEFORE", "1")
+        .env("WAIT_COMMAND", "sh -c 'exit 5'")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    default_signals(&mut cmd);
+    let child = cmd.spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    kill(child.id(), libc::SIGUSR1);
+    assert_eq!(code(&wait_output(child, T)), 5);
 }

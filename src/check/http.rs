@@ -123,7 +123,12 @@ fn exchange(
     let opts = &prepared.opts;
     let mut via_proxy: Option<Proxy> = None;
     let plain = if let Some(path) = &opts.unix_socket {
-        Plain::Unix(net::connect_unix(path, progress)?)
+        Plain::Unix(net::connect_unix(
+            path,
+            opts.connect_timeout,
+            deadline,
+            progress,
+        )?)
     } else {
         via_proxy = proxy::for_url(url).map_err(Failure::new)?;
         let (host, port) = match &via_proxy {

@@ -140,7 +140,7 @@ pub fn probe(
             Ok("connected".into())
         }
         Target::Unix(path) => {
-            net::connect_unix(path, progress)?;
+            net::connect_unix(path, opts.connect_timeout, deadline, progress)?;
             Ok("connected".into())
         }
         Target::File(path) => file_exists(path),

@@ -117,11 +117,29 @@ pub fn connect_tcp(
     Err(Failure::new(errors.join("; ")))
 }
 
-/// Connects to a Unix stream socket. (A full listen backlog can block this; the caller's
-/// deadline still ends the check.)
-pub fn connect_unix(path: &Path, progress: &Progress) -> Result<UnixStream, Failure> {
+/// Connects to a Unix stream socket within the deadline (a listener with a full backlog does
+/// not stall the check).
+pub fn connect_unix(
+    path: &Path,
+    per_attempt: Duration,
+    deadline: &Deadline,
+    progress: &Progress,
+) -> Result<UnixStream, Failure> {
     progress.set(Phase::Connecting);
-    UnixStream::connect(path).map_err(|e| Failure::new(connect_error(&e)))
+    let left = deadline
+        .remaining()
+        .ok_or_else(|| deadline.timed_out(Phase::Connecting))?;
+    let limit = per_attempt.min(left);
+    crate::sys::net::connect_unix(path, limit).map_err(|e| {
+        if e.kind() == io::ErrorKind::TimedOut {
+            Failure::new(format!(
+                "timed out after {} while connecting",
+                crate::cli::format_duration(limit)
+            ))
+        } else {
+            Failure::new(connect_error(&e))
+        }
+    })
 }
 
 /// A plain byte stream: TCP or Unix.

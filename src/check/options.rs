@@ -231,6 +231,11 @@ fn parse_text(text: &str) -> Result<String, String> {
 }
 
 impl CheckArgs {
+    /// Whether --connect-timeout (or its twin) was given.
+    pub fn connect_timeout_given(&self) -> bool {
+        self.connect_timeout.is_some()
+    }
+
     /// These values where set (the command line), `env`'s otherwise.
     pub fn or(self, env: CheckArgs) -> CheckArgs {
         CheckArgs {

@@ -279,8 +279,9 @@ impl Target {
 
 fn absolute_path(rest: &str, whole: &str) -> Result<PathBuf, String> {
     if !rest.starts_with('/') || rest.len() < 2 {
+        let scheme = whole.split("://").next().unwrap_or("unix");
         return Err(format!(
-            "{:?} needs an absolute path, e.g. unix:///run/app.sock",
+            "{:?} needs an absolute path, e.g. {scheme}:///run/app.sock",
             redact(whole)
         ));
     }

@@ -84,16 +84,17 @@ fn start(opts: Options) -> Result<u8, Error> {
 
     // Phase 3b: wait for dependencies, with every signal already blocked: SIGTERM or SIGINT
     // (docker stop, Ctrl-C) ends ward at once.
+    let mut pending: Vec<i32> = initial.into_iter().collect();
     if !opts.wait.is_empty() {
         let plan = crate::wait::plan_for_init(opts.wait.clone(), opts.wait_timeout)?;
-        match crate::wait::poll::wait(std::sync::Arc::new(plan)) {
+        let (outcome, others) = crate::wait::poll::wait(std::sync::Arc::new(plan), true);
+        match outcome {
             crate::wait::poll::Outcome::Ready => {}
             crate::wait::poll::Outcome::TimedOut => return Ok(crate::exit::FAILURE),
             crate::wait::poll::Outcome::Signaled(sig) => return Ok(crate::exit::from_signal(sig)),
         }
-        // musl unblocks its internal signals 33 and 34 in the thread that starts the first
-        // thread; block them again.
-        signals::block_all_but_faults();
+        // Signals that came during the wait (the parent-death signal, say) go to the child.
+        pending.extend(others);
     }
 
     // Phase 4.
@@ -134,7 +135,7 @@ fn start(opts: Options) -> Result<u8, Error> {
     }
 
     // From here on: no early exits.
-    let code = supervise::run(&opts, child, pid1, initial);
+    let code = supervise::run(&opts, child, pid1, &pending);
     info!("exiting with status {code}");
     Ok(code)
 }

@@ -46,9 +46,9 @@ fn wait_set() -> SigSet {
 }
 
 /// Runs until the child has exited and the rest has been shut down; returns the exit code.
-/// `initial` is a signal to forward first (the parent-death signal when the parent was already
-/// gone before it could be armed).
-pub fn run(opts: &Options, child: i32, pid1: bool, initial: Option<i32>) -> u8 {
+/// `initial` are signals to forward first: the parent-death signal when the parent was already
+/// gone before it could be armed, and whatever arrived during `--wait`.
+pub fn run(opts: &Options, child: i32, pid1: bool, initial: &[i32]) -> u8 {
     let mut s = Supervisor {
         opts,
         child,
@@ -57,7 +57,7 @@ pub fn run(opts: &Options, child: i32, pid1: bool, initial: Option<i32>) -> u8 {
         kill_at: None,
         warned_proc: false,
     };
-    if let Some(sig) = initial {
+    for &sig in initial {
         s.forward(sig, Target::Child);
     }
     let ended = s.until_child_exits();
@@ -102,25 +102,32 @@ impl Supervisor<'_> {
     /// Phase one: the child runs. Forward, reap, enforce --kill-after.
     fn until_child_exits(&mut self) -> Ended {
         let set = wait_set();
+        // Reap at the start and after every SIGCHLD (pending SIGCHLDs coalesce, but one stays
+        // pending until taken, and each pass drains every zombie): a forwarded signal costs
+        // one wait and one kill, nothing more.
+        let mut reap = true;
         loop {
             for sig in signals::take_sent_faults().iter() {
                 self.forward(sig, Target::Child);
             }
-            match self.reap_all() {
-                (Some(ended), _) => return ended,
-                (None, true) => {
-                    // Cannot happen (only ward reaps its children), but never wait forever for
-                    // a child that no longer exists.
-                    warn!("the child is gone but its status was lost; exiting with status 1");
-                    return Ended::Exited(1);
+            if reap {
+                reap = false;
+                match self.reap_all() {
+                    (Some(ended), _) => return ended,
+                    (None, true) => {
+                        // Cannot happen (only ward reaps its children), but never wait forever
+                        // for a child that no longer exists.
+                        warn!("the child is gone but its status was lost; exiting with status 1");
+                        return Ended::Exited(1);
+                    }
+                    (None, false) => {}
                 }
-                (None, false) => {}
             }
             let timeout = self
                 .kill_at
                 .map(|at| at.saturating_duration_since(Instant::now()));
             match signals::wait(set, timeout) {
-                Received::Signal { signo, .. } if signo == libc::SIGCHLD => {}
+                Received::Signal { signo, .. } if signo == libc::SIGCHLD => reap = true,
                 Received::Signal {
                     signo,
                     sender,
@@ -129,8 +136,11 @@ impl Supervisor<'_> {
                     debug!("not forwarding {}: raised at ward itself", name(signo));
                 }
                 Received::Signal { signo, .. } => self.forward(signo, Target::Child),
-                Received::TimedOut => self.kill_child_now(),
-                Received::Interrupted => {}
+                Received::TimedOut => {
+                    self.kill_child_now();
+                    reap = true;
+                }
+                Received::Interrupted => reap = true,
             }
         }
     }

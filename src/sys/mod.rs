@@ -4,5 +4,6 @@
 //! marked as such and makes async-signal-safe system calls only.
 
 pub mod entry;
+pub mod net;
 pub mod process;
 pub mod signals;

@@ -328,6 +328,25 @@ pub fn take_sent_faults() -> SigSet {
     SigSet(SENT_FAULTS.swap(0, Ordering::SeqCst))
 }
 
+/// Gets musl's one-time thread set-up over with: the first thread a process creates makes
+/// musl unblock its internal signals 33 and 34 in the creating thread, and every thread created
+/// after inherits that. Call this, then block again, before starting threads that must not
+/// take those signals (a glibc program's SIGRTMIN is 34; its default action kills).
+pub fn prepare_for_threads() {
+    if let Ok(t) = std::thread::Builder::new().spawn(|| {}) {
+        let _ = t.join();
+    }
+}
+
+/// Takes every pending signal in `set` without waiting, and returns them in order.
+pub fn drain(set: SigSet) -> Vec<i32> {
+    let mut out = Vec::new();
+    while let Received::Signal { signo, .. } = wait(set, Some(Duration::ZERO)) {
+        out.push(signo);
+    }
+    out
+}
+
 /// The calling thread's kernel thread id.
 pub fn thread_id() -> i32 {
     // SAFETY: gettid has no preconditions.

@@ -55,7 +55,8 @@ pub fn run(inv: Invocation) -> Result<u8, Error> {
         }
     }
     if !opts.plan.targets.is_empty() {
-        match poll::wait(Arc::new(opts.plan)) {
+        // Other signals during the wait are dropped: there is no program yet to give them to.
+        match poll::wait(Arc::new(opts.plan), false).0 {
             Outcome::Ready => {}
             Outcome::TimedOut => return Ok(exit::FAILURE),
             Outcome::Signaled(sig) => return Ok(exit::from_signal(sig)),
@@ -65,6 +66,15 @@ pub fn run(inv: Invocation) -> Result<u8, Error> {
         if let Some(sig) = poll::pause(opts.after) {
             return Ok(exit::from_signal(sig));
         }
+    }
+    // A signal still pending would hit ward itself once the original mask is back: an ending
+    // one ends ward as the program would have been ended; others are dropped.
+    let all = signals::SigSet::ALL;
+    if let Some(sig) = signals::drain(all)
+        .into_iter()
+        .find(|&s| poll::is_ending(s))
+    {
+        return Ok(exit::from_signal(sig));
     }
     match opts.program {
         None => Ok(exit::SUCCESS),
@@ -96,15 +106,16 @@ pub fn plan_for_init(targets: Vec<Target>, timeout: Option<Duration>) -> Result<
     let needs_tls = targets
         .iter()
         .any(|t| matches!(t, Target::Http(u) if u.scheme == Scheme::Https));
+    let attempt_timeout =
+        get("attempt-timeout")?.unwrap_or_else(|| default_attempt_timeout(&checks));
     Ok(Plan {
         prepared: Prepared::new(checks, needs_tls)?,
         timeout,
+        attempts: None,
         interval: get("interval")?
             .unwrap_or(DEFAULT_INTERVAL)
             .max(Duration::from_millis(10)),
-        attempt_timeout: get("attempt-timeout")?
-            .unwrap_or(DEFAULT_ATTEMPT_TIMEOUT)
-            .max(Duration::from_millis(1)),
+        attempt_timeout: attempt_timeout.max(Duration::from_millis(1)),
         any: flag("any")?,
         level: if flag("quiet")? {
             poll::QUIET
@@ -163,6 +174,7 @@ fn compat_seconds_any(names: &[&str]) -> Result<Option<Duration>, Error> {
 
 /// Command line, then WARD_WAIT_* twins, then (as `wait`) docker-compose-wait's variables.
 fn parse(args: Vec<OsString>, compat: bool) -> Result<Option<Options>, Error> {
+    let had_separator = args.iter().any(|a| a == "--");
     let (args, mut program) = split_program(args);
     let mut checks = CheckArgs::default();
     let mut timeout: Option<Duration> = None;
@@ -223,8 +235,10 @@ fn parse(args: Vec<OsString>, compat: bool) -> Result<Option<Options>, Error> {
         }
     }
 
-    // Environment twins.
+    // Environment twins. What the command line or a WARD_WAIT_* twin sets wins over
+    // docker-compose-wait's variables below.
     let checks = checks.or(CheckArgs::from_env(APPLET)?);
+    let explicit_connect = checks.connect_timeout_given();
     let twin = |opt: &str,
                 parse: fn(&str) -> Result<Duration, String>|
      -> Result<Option<Duration>, Error> {
@@ -241,7 +255,7 @@ fn parse(args: Vec<OsString>, compat: bool) -> Result<Option<Options>, Error> {
             .transpose()
     };
     let any = any.or(bool_twin("any")?).unwrap_or(false);
-    let quiet = quiet.or(bool_twin("quiet")?).unwrap_or(false);
+    let quiet = quiet.or(bool_twin("quiet")?);
     if target_args.is_empty() {
         if let Some((_, value)) = cli::env_twin(APPLET, "targets")? {
             target_args = cli::split_list(&value).map(str::to_string).collect();
@@ -252,11 +266,17 @@ fn parse(args: Vec<OsString>, compat: bool) -> Result<Option<Options>, Error> {
         .map(|t| Target::parse(t, true).map_err(Error::Usage))
         .collect::<Result<Vec<_>, _>>()?;
 
-    // docker-compose-wait's variables, when called as `wait`.
-    let mut level = if quiet { poll::QUIET } else { poll::PROGRESS };
+    let mut level = if quiet == Some(true) {
+        poll::QUIET
+    } else {
+        poll::PROGRESS
+    };
     let (mut before, mut after) = (Duration::ZERO, Duration::ZERO);
+    let mut attempts = None;
     let mut check_opts = checks.finish()?;
+    let mut interval = interval;
     let timeout = if compat {
+        // docker-compose-wait's variables, when called as `wait`.
         if let Some(hosts) = compat_var("WAIT_HOSTS") {
             for h in hosts.split(',').map(str::trim).filter(|h| !h.is_empty()) {
                 let t = if h.contains("://") {
@@ -271,11 +291,10 @@ fn parse(args: Vec<OsString>, compat: bool) -> Result<Option<Options>, Error> {
             }
         }
         if let Some(paths) = compat_var("WAIT_PATHS") {
+            // Relative paths are relative to the working directory, as there.
+            let cwd = std::env::current_dir().unwrap_or_else(|_| "/".into());
             for p in paths.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-                targets.push(
-                    Target::parse(&format!("file://{p}"), true)
-                        .map_err(|e| Error::usage(format!("WAIT_PATHS: {e}")))?,
-                );
+                targets.push(Target::File(cwd.join(p)));
             }
         }
         if program.is_none() {
@@ -290,12 +309,16 @@ fn parse(args: Vec<OsString>, compat: bool) -> Result<Option<Options>, Error> {
         }
         before = compat_seconds_any(&["WAIT_BEFORE", "WAIT_BEFORE_HOSTS"])?.unwrap_or_default();
         after = compat_seconds_any(&["WAIT_AFTER", "WAIT_AFTER_HOSTS"])?.unwrap_or_default();
-        if cli::env_twin(APPLET, "connect-timeout")?.is_none() {
-            check_opts.connect_timeout =
-                compat_seconds("WAIT_HOST_CONNECT_TIMEOUT")?.unwrap_or(COMPAT_CONNECT_TIMEOUT);
+        let compat_connect = compat_seconds("WAIT_HOST_CONNECT_TIMEOUT")?;
+        if !explicit_connect {
+            check_opts.connect_timeout = compat_connect
+                .filter(|d| !d.is_zero())
+                .unwrap_or(COMPAT_CONNECT_TIMEOUT);
         }
+        let compat_interval = compat_seconds("WAIT_SLEEP_INTERVAL")?;
+        interval = interval.or(compat_interval);
         if let Some(l) = compat_var("WAIT_LOGGER_LEVEL") {
-            level = match l.trim().to_ascii_lowercase().as_str() {
+            let compat_level = match l.trim().to_ascii_lowercase().as_str() {
                 "debug" | "trace" => poll::DEBUG,
                 "info" | "warn" => poll::PROGRESS,
                 "error" => poll::QUIET,
@@ -306,14 +329,19 @@ fn parse(args: Vec<OsString>, compat: bool) -> Result<Option<Options>, Error> {
                     )));
                 }
             };
+            if quiet.is_none() {
+                level = compat_level;
+            }
         }
         match timeout {
             Some(t) if t.is_zero() => None,
             Some(t) => Some(t),
-            // docker-compose-wait's WAIT_TIMEOUT=0 gives up after the first failed attempt:
-            // one attempt, bounded by the connect timeout.
             None => match compat_seconds_any(&["WAIT_TIMEOUT", "WAIT_HOSTS_TIMEOUT"])? {
-                Some(t) if t.is_zero() => Some(check_opts.connect_timeout),
+                // docker-compose-wait's WAIT_TIMEOUT=0 gives up after the first attempt.
+                Some(t) if t.is_zero() => {
+                    attempts = Some(1);
+                    None
+                }
                 Some(t) => Some(t),
                 None => Some(COMPAT_TIMEOUT),
             },
@@ -330,24 +358,23 @@ fn parse(args: Vec<OsString>, compat: bool) -> Result<Option<Options>, Error> {
             t => Some(t),
         }
     };
-    let compat_interval = if compat {
-        compat_seconds("WAIT_SLEEP_INTERVAL")?
-    } else {
-        None
-    };
-    let interval = interval.or(compat_interval).unwrap_or(DEFAULT_INTERVAL);
+    if program.is_none() && had_separator {
+        return Err(Error::usage("missing PROGRAM after --"));
+    }
     let needs_tls = targets
         .iter()
         .any(|t| matches!(t, Target::Http(u) if u.scheme == Scheme::Https));
+    let attempt_timeout = attempt.unwrap_or_else(|| default_attempt_timeout(&check_opts));
     Ok(Some(Options {
         plan: Plan {
             targets,
             prepared: Prepared::new(check_opts, needs_tls)?,
             timeout,
-            interval: interval.max(Duration::from_millis(10)),
-            attempt_timeout: attempt
-                .unwrap_or(DEFAULT_ATTEMPT_TIMEOUT)
-                .max(Duration::from_millis(1)),
+            attempts,
+            interval: interval
+                .unwrap_or(DEFAULT_INTERVAL)
+                .max(Duration::from_millis(10)),
+            attempt_timeout: attempt_timeout.max(Duration::from_millis(1)),
             any,
             level,
         },
@@ -355,6 +382,12 @@ fn parse(args: Vec<OsString>, compat: bool) -> Result<Option<Options>, Error> {
         after,
         program,
     }))
+}
+
+/// One attempt may take the default 5 s, or longer when the connect timeout asks for it (a
+/// WAIT_HOST_CONNECT_TIMEOUT of 10 s must be able to take effect).
+fn default_attempt_timeout(check: &crate::check::CheckOptions) -> Duration {
+    DEFAULT_ATTEMPT_TIMEOUT.max(check.connect_timeout + Duration::from_secs(1))
 }
 
 pub fn help() -> String {

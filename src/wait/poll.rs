@@ -1,11 +1,13 @@
 //! Polling targets until they are ready: one thread per target, each attempt under its own
 //! deadline, progress on stderr (a line when a target becomes ready, "still waiting" at most
-//! every 10 s per target). The calling thread only waits for signals, so SIGTERM/SIGINT end the
-//! wait at once; the poller wakes it with a SIGCHLD (harmless everywhere ward runs) when done.
-//! Shared by `ward wait` and `ward init --wait`.
+//! every 10 s per target). The calling thread only collects signals, so SIGTERM/SIGINT end the
+//! wait at once; the coordinator wakes it with a SIGCHLD (harmless everywhere ward runs) when
+//! it is done. Shared by `ward wait` and `ward init --wait`.
+//!
+//! Every thread starts with every signal blocked (see `signals::prepare_for_threads`), so no
+//! signal meant for ward or its child can be taken, or kill the process, in a poller.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::check::mailbox::Mailbox;
@@ -25,8 +27,10 @@ pub const DEBUG: u8 = 3;
 pub struct Plan {
     pub targets: Vec<Target>,
     pub prepared: Prepared,
-    /// None: wait forever.
+    /// None: no time limit (see `attempts`).
     pub timeout: Option<Duration>,
+    /// Give up after this many attempts per target (docker-compose-wait's WAIT_TIMEOUT=0).
+    pub attempts: Option<u32>,
     pub interval: Duration,
     pub attempt_timeout: Duration,
     pub any: bool,
@@ -38,8 +42,16 @@ pub struct Plan {
 pub enum Outcome {
     Ready,
     TimedOut,
-    /// SIGTERM or SIGINT (or another ending signal) arrived: the number.
+    /// SIGTERM, SIGINT, SIGHUP or SIGQUIT arrived: the number.
     Signaled(i32),
+}
+
+/// Signals that end a wait (their default action would end the process anyway).
+pub fn is_ending(sig: i32) -> bool {
+    matches!(
+        sig,
+        libc::SIGTERM | libc::SIGINT | libc::SIGHUP | libc::SIGQUIT
+    )
 }
 
 fn say(level: u8, wanted: u8, text: &str) {
@@ -54,17 +66,80 @@ struct Attempt {
     result: Result<String, check::Failure>,
 }
 
-/// Waits until the plan's targets are ready, it times out, or an ending signal arrives. The
-/// calling thread must have (almost) every signal blocked: it collects them here.
-pub fn wait(plan: Arc<Plan>) -> Outcome {
+/// Stop flag and live-poller count, with a condition variable so that sleeping pollers wake
+/// at once when told to stop.
+#[derive(Default)]
+struct Control {
+    state: Mutex<(bool, usize)>,
+    changed: Condvar,
+}
+
+impl Control {
+    fn lock(&self) -> std::sync::MutexGuard<'_, (bool, usize)> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+    fn stopped(&self) -> bool {
+        self.lock().0
+    }
+    fn stop(&self) {
+        self.lock().0 = true;
+        self.changed.notify_all();
+    }
+    fn started(&self) {
+        self.lock().1 += 1;
+    }
+    fn finished(&self) {
+        self.lock().1 -= 1;
+        self.changed.notify_all();
+    }
+    /// Sleeps `d`, or less when stopped; returns whether it was stopped.
+    fn sleep(&self, d: Duration) -> bool {
+        let end = Instant::now() + d;
+        let mut g = self.lock();
+        while !g.0 {
+            let left = end.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            g = match self.changed.wait_timeout(g, left) {
+                Ok((g, _)) => g,
+                Err(e) => e.into_inner().0,
+            };
+        }
+        true
+    }
+    /// Waits until every poller has finished, for at most `limit`.
+    fn settle(&self, limit: Duration) {
+        let end = Instant::now() + limit;
+        let mut g = self.lock();
+        while g.1 > 0 {
+            let left = end.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            g = match self.changed.wait_timeout(g, left) {
+                Ok((g, _)) => g,
+                Err(e) => e.into_inner().0,
+            };
+        }
+    }
+}
+
+/// Waits until the plan's targets are ready, it gives up, or an ending signal arrives; returns
+/// how it ended and the other signals that arrived meanwhile (init forwards them to its child
+/// once it runs). With `settle`, the pollers are given up to one attempt's time to finish
+/// before this returns (init lives on after the wait; `ward wait` execs at once).
+pub fn wait(plan: Arc<Plan>, settle: bool) -> (Outcome, Vec<i32>) {
+    signals::prepare_for_threads();
+    signals::block_all_but_faults();
     let done: Arc<Mutex<Option<Outcome>>> = Arc::default();
-    let stop = Arc::new(AtomicBool::new(false));
+    let control = Arc::new(Control::default());
     let main_tid = signals::thread_id();
     {
-        let (worker_plan, done, worker_stop) = (plan.clone(), done.clone(), stop.clone());
+        let (worker_plan, done, worker_control) = (plan.clone(), done.clone(), control.clone());
         let spawned = std::thread::Builder::new().spawn(move || {
-            let outcome = coordinate(&worker_plan, &worker_stop);
-            worker_stop.store(true, Ordering::SeqCst);
+            let outcome = coordinate(&worker_plan, &worker_control);
+            worker_control.stop();
             *done.lock().unwrap_or_else(|e| e.into_inner()) = Some(outcome);
             signals::wake_thread(main_tid, libc::SIGCHLD);
         });
@@ -74,22 +149,18 @@ pub fn wait(plan: Arc<Plan>) -> Outcome {
                 QUIET,
                 "cannot start a thread to poll the targets",
             );
-            return Outcome::TimedOut;
+            return (Outcome::TimedOut, Vec::new());
         }
     }
     let set = FAULTS.iter().fold(SigSet::ALL, |s, &sig| s.without(sig));
-    loop {
+    let mut others = Vec::new();
+    let outcome = loop {
         if let Some(outcome) = done.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            return outcome;
+            break outcome;
         }
         match signals::wait(set, None) {
-            Received::Signal { signo, .. }
-                if matches!(
-                    signo,
-                    libc::SIGTERM | libc::SIGINT | libc::SIGHUP | libc::SIGQUIT
-                ) =>
-            {
-                stop.store(true, Ordering::SeqCst);
+            Received::Signal { signo, .. } if is_ending(signo) => {
+                control.stop();
                 say(
                     plan.level,
                     QUIET,
@@ -98,21 +169,23 @@ pub fn wait(plan: Arc<Plan>) -> Outcome {
                         crate::cli::signal_name(signo)
                     ),
                 );
-                return Outcome::Signaled(signo);
+                return (Outcome::Signaled(signo), others);
             }
+            Received::Signal { signo, .. } if signo != libc::SIGCHLD => others.push(signo),
             _ => {}
         }
+    };
+    if settle {
+        control.settle(plan.attempt_timeout + Duration::from_millis(200));
     }
+    (outcome, others)
 }
 
 /// Sleeps up to `d` in the calling thread (whose signals are blocked), ending early with the
-/// signal when SIGTERM, SIGINT, SIGHUP or SIGQUIT arrives. For WAIT_BEFORE / WAIT_AFTER.
+/// signal when an ending one arrives; other signals are taken and dropped. For WAIT_BEFORE and
+/// WAIT_AFTER.
 pub fn pause(d: Duration) -> Option<i32> {
-    let set = SigSet::EMPTY
-        .with(libc::SIGTERM)
-        .with(libc::SIGINT)
-        .with(libc::SIGHUP)
-        .with(libc::SIGQUIT);
+    let set = FAULTS.iter().fold(SigSet::ALL, |s, &sig| s.without(sig));
     let end = Instant::now() + d;
     loop {
         let left = end.saturating_duration_since(Instant::now());
@@ -120,21 +193,27 @@ pub fn pause(d: Duration) -> Option<i32> {
             return None;
         }
         if let Received::Signal { signo, .. } = signals::wait(set, Some(left)) {
-            return Some(signo);
+            if is_ending(signo) {
+                return Some(signo);
+            }
         }
     }
 }
 
 /// Runs the pollers and decides. Returns Ready or TimedOut.
-fn coordinate(plan: &Arc<Plan>, stop: &Arc<AtomicBool>) -> Outcome {
+fn coordinate(plan: &Arc<Plan>, control: &Arc<Control>) -> Outcome {
     let start = Instant::now();
     let end = plan.timeout.map(|t| start + t);
     let mailbox: Arc<Mailbox<Attempt>> = Arc::default();
     for index in 0..plan.targets.len() {
-        let (plan, stop, sender) = (plan.clone(), stop.clone(), mailbox.clone());
-        let spawned =
-            std::thread::Builder::new().spawn(move || poll(&plan, index, end, &stop, &sender));
+        let (plan, worker_control, sender) = (plan.clone(), control.clone(), mailbox.clone());
+        control.started();
+        let spawned = std::thread::Builder::new().spawn(move || {
+            poll(&plan, index, end, &worker_control, &sender);
+            worker_control.finished();
+        });
         if spawned.is_err() {
+            control.finished();
             mailbox.send(Attempt {
                 index,
                 result: Err(check::Failure::new("cannot start a thread")),
@@ -153,6 +232,7 @@ fn coordinate(plan: &Arc<Plan>, stop: &Arc<AtomicBool>) -> Outcome {
     );
     let n = plan.targets.len();
     let mut ready = vec![false; n];
+    let mut tries = vec![0u32; n];
     let mut last_error: Vec<Option<String>> = vec![None; n];
     let mut next_report: Vec<Instant> = vec![start + REPORT_EVERY; n];
     loop {
@@ -161,15 +241,24 @@ fn coordinate(plan: &Arc<Plan>, stop: &Arc<AtomicBool>) -> Outcome {
             return Outcome::Ready;
         }
         let now = Instant::now();
-        if end.is_some_and(|e| now >= e) {
-            let waited = format_duration(plan.timeout.unwrap_or_default());
+        let out_of_time = end.is_some_and(|e| now >= e);
+        let out_of_tries = plan
+            .attempts
+            .is_some_and(|max| (0..n).all(|i| ready[i] || tries[i] >= max));
+        if out_of_time || out_of_tries {
+            let after = match (plan.timeout, plan.attempts) {
+                (Some(t), _) if out_of_time => format!(" after {}", format_duration(t)),
+                (_, Some(1)) => " after 1 attempt".to_string(),
+                (_, Some(k)) => format!(" after {k} attempts"),
+                _ => String::new(),
+            };
             for (i, target) in plan.targets.iter().enumerate() {
                 if !ready[i] {
                     let why = last_error[i].as_deref().unwrap_or("no attempt finished");
                     say(
                         plan.level,
                         QUIET,
-                        &format!("{target}: not ready after {waited}: {why}"),
+                        &format!("{target}: not ready{after}: {why}"),
                     );
                 }
             }
@@ -204,6 +293,7 @@ fn coordinate(plan: &Arc<Plan>, stop: &Arc<AtomicBool>) -> Outcome {
             if index >= n || ready[index] {
                 continue;
             }
+            tries[index] += 1;
             match result {
                 Ok(detail) => {
                     ready[index] = true;
@@ -238,19 +328,21 @@ fn tenths(d: Duration) -> Duration {
     Duration::from_millis(d.as_millis() as u64 / 100 * 100)
 }
 
-/// One target's poller: attempt, report, sleep the interval, until ready or told to stop.
+/// One target's poller: attempt, report, sleep the interval, until ready, out of attempts, or
+/// told to stop.
 fn poll(
     plan: &Plan,
     index: usize,
     end: Option<Instant>,
-    stop: &AtomicBool,
+    control: &Control,
     mailbox: &Mailbox<Attempt>,
 ) {
     let Some(target) = plan.targets.get(index) else {
         return;
     };
+    let mut tries = 0;
     loop {
-        if stop.load(Ordering::SeqCst) {
+        if control.stopped() || plan.attempts.is_some_and(|max| tries >= max) {
             return;
         }
         let mut limit = plan.attempt_timeout;
@@ -267,6 +359,7 @@ fn poll(
             &Deadline::after(limit),
             &Progress::default(),
         );
+        tries += 1;
         let ok = result.is_ok();
         mailbox.send(Attempt { index, result });
         if ok {
@@ -274,6 +367,8 @@ fn poll(
         }
         // The interval runs from the start of the attempt, so a slow failure does not add to it.
         let pause = plan.interval.saturating_sub(began.elapsed());
-        std::thread::sleep(pause.max(Duration::from_millis(10)));
+        if control.sleep(pause.max(Duration::from_millis(10))) {
+            return;
+        }
     }
 }
