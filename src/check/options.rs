@@ -155,6 +155,46 @@ impl Key {
     }
 }
 
+/// The command line of an applet that checks targets (health, wait): check options are
+/// collected, positional words are targets, and any other option is offered to `other`, which
+/// takes its value from the parser and returns false for an option it does not know. Returns
+/// None when help was asked for (the caller prints it).
+pub fn parse_command_line(
+    args: Vec<std::ffi::OsString>,
+    applet: &str,
+    mut other: impl FnMut(&Key, &mut lexopt::Parser) -> Result<bool, Error>,
+) -> Result<Option<(CheckArgs, Vec<String>)>, Error> {
+    let mut checks = CheckArgs::default();
+    let mut targets = Vec::new();
+    let mut parser = lexopt::Parser::from_args(args);
+    while let Some(arg) = parser.next()? {
+        let key = Key::from_arg(&arg);
+        let value = match arg {
+            lexopt::Arg::Value(v) => Some(v),
+            _ => None,
+        };
+        match (key, value) {
+            (Some(key), _) => {
+                if key.is(Some('h'), "help") {
+                    return Ok(None);
+                }
+                if !checks.take(&key, &mut parser)? && !other(&key, &mut parser)? {
+                    return Err(Error::usage(format!(
+                        "{}; see 'ward {applet} --help'",
+                        key.unexpected()
+                    )));
+                }
+            }
+            (None, Some(v)) => targets.push(
+                v.into_string()
+                    .map_err(|_| Error::usage("target is not valid UTF-8"))?,
+            ),
+            (None, None) => {}
+        }
+    }
+    Ok(Some((checks, targets)))
+}
+
 /// Check options being collected: environment first, then the command line.
 #[derive(Default)]
 pub struct CheckArgs {

@@ -7,11 +7,9 @@ use std::ffi::OsString;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lexopt::Arg::Value;
-
 use crate::applet::Invocation;
 use crate::check::mailbox::Mailbox;
-use crate::check::options::Key;
+use crate::check::options;
 use crate::check::{self, CheckArgs, Deadline, Prepared, Progress, Target};
 use crate::cli::{self, parse_env, parse_opt};
 use crate::error::Error;
@@ -157,50 +155,29 @@ fn format_took(d: Duration) -> String {
 fn parse(args: Vec<OsString>) -> Result<Option<Options>, Error> {
     // The command line first (so --help works even with a bad environment); the environment
     // twins fill in what it left out.
-    let mut checks = CheckArgs::default();
     let mut timeout: Option<Duration> = None;
     let mut any: Option<bool> = None;
     let mut verbose: Option<bool> = None;
-    let mut target_args: Vec<String> = Vec::new();
-    let mut parser = lexopt::Parser::from_args(args);
-    while let Some(arg) = parser.next()? {
-        let key = Key::from_arg(&arg);
-        let value = match arg {
-            Value(v) => Some(v),
-            _ => None,
-        };
-        match (key, value) {
-            (Some(key), _) => {
-                if checks.take(&key, &mut parser)? {
-                    continue;
-                }
-                if key.is(Some('t'), "timeout") {
-                    timeout = Some(parse_opt(
-                        "--timeout",
-                        parser.value()?,
-                        cli::parse_duration,
-                    )?);
-                } else if key.is(None, "any") {
-                    any = Some(true);
-                } else if key.is(Some('v'), "verbose") {
-                    verbose = Some(true);
-                } else if key.is(Some('h'), "help") {
-                    cli::print_stdout(&help());
-                    return Ok(None);
-                } else {
-                    return Err(Error::usage(format!(
-                        "{}; see 'ward health --help'",
-                        key.unexpected()
-                    )));
-                }
-            }
-            (None, Some(v)) => target_args.push(
-                v.into_string()
-                    .map_err(|_| Error::usage("target is not valid UTF-8"))?,
-            ),
-            (None, None) => {}
+    let parsed = options::parse_command_line(args, APPLET, |key, parser| {
+        if key.is(Some('t'), "timeout") {
+            timeout = Some(parse_opt(
+                "--timeout",
+                parser.value()?,
+                cli::parse_duration,
+            )?);
+        } else if key.is(None, "any") {
+            any = Some(true);
+        } else if key.is(Some('v'), "verbose") {
+            verbose = Some(true);
+        } else {
+            return Ok(false);
         }
-    }
+        Ok(true)
+    })?;
+    let Some((checks, mut target_args)) = parsed else {
+        cli::print_stdout(&help());
+        return Ok(None);
+    };
     let checks = checks.or(CheckArgs::from_env(APPLET)?);
     let timeout = match (timeout, cli::env_twin(APPLET, "timeout")?) {
         (Some(t), _) => t,

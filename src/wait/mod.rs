@@ -11,10 +11,8 @@ use std::ffi::OsString;
 use std::sync::Arc;
 use std::time::Duration;
 
-use lexopt::Arg::Value;
-
 use crate::applet::Invocation;
-use crate::check::options::Key;
+use crate::check::options;
 use crate::check::{CheckArgs, Prepared, Scheme, Target};
 use crate::cli::{self, parse_env, parse_opt};
 use crate::error::Error;
@@ -176,64 +174,34 @@ fn compat_seconds_any(names: &[&str]) -> Result<Option<Duration>, Error> {
 fn parse(args: Vec<OsString>, compat: bool) -> Result<Option<Options>, Error> {
     let had_separator = args.iter().any(|a| a == "--");
     let (args, mut program) = split_program(args);
-    let mut checks = CheckArgs::default();
     let mut timeout: Option<Duration> = None;
     let mut interval: Option<Duration> = None;
     let mut attempt: Option<Duration> = None;
     let mut any: Option<bool> = None;
     let mut quiet: Option<bool> = None;
-    let mut target_args: Vec<String> = Vec::new();
-    let mut parser = lexopt::Parser::from_args(args);
-    while let Some(arg) = parser.next()? {
-        let key = Key::from_arg(&arg);
-        let value = match arg {
-            Value(v) => Some(v),
-            _ => None,
+    let parsed = options::parse_command_line(args, APPLET, |key, parser| {
+        let duration = |name: &str, parser: &mut lexopt::Parser| {
+            parse_opt(name, parser.value()?, cli::parse_duration)
         };
-        match (key, value) {
-            (Some(key), _) => {
-                if checks.take(&key, &mut parser)? {
-                    continue;
-                }
-                if key.is(Some('t'), "timeout") {
-                    timeout = Some(parse_opt(
-                        "--timeout",
-                        parser.value()?,
-                        cli::parse_duration,
-                    )?);
-                } else if key.is(Some('i'), "interval") {
-                    interval = Some(parse_opt(
-                        "--interval",
-                        parser.value()?,
-                        cli::parse_duration,
-                    )?);
-                } else if key.is(None, "attempt-timeout") {
-                    attempt = Some(parse_opt(
-                        "--attempt-timeout",
-                        parser.value()?,
-                        cli::parse_duration,
-                    )?);
-                } else if key.is(None, "any") {
-                    any = Some(true);
-                } else if key.is(Some('q'), "quiet") {
-                    quiet = Some(true);
-                } else if key.is(Some('h'), "help") {
-                    cli::print_stdout(&help());
-                    return Ok(None);
-                } else {
-                    return Err(Error::usage(format!(
-                        "{}; see 'ward wait --help'",
-                        key.unexpected()
-                    )));
-                }
-            }
-            (None, Some(v)) => target_args.push(
-                v.into_string()
-                    .map_err(|_| Error::usage("target is not valid UTF-8"))?,
-            ),
-            (None, None) => {}
+        if key.is(Some('t'), "timeout") {
+            timeout = Some(duration("--timeout", parser)?);
+        } else if key.is(Some('i'), "interval") {
+            interval = Some(duration("--interval", parser)?);
+        } else if key.is(None, "attempt-timeout") {
+            attempt = Some(duration("--attempt-timeout", parser)?);
+        } else if key.is(None, "any") {
+            any = Some(true);
+        } else if key.is(Some('q'), "quiet") {
+            quiet = Some(true);
+        } else {
+            return Ok(false);
         }
-    }
+        Ok(true)
+    })?;
+    let Some((checks, mut target_args)) = parsed else {
+        cli::print_stdout(&help());
+        return Ok(None);
+    };
 
     // Environment twins. What the command line or a WARD_WAIT_* twin sets wins over
     // docker-compose-wait's variables below.
