@@ -513,7 +513,7 @@ fn rt_signals_after_init_wait_reach_the_child_and_never_kill_ward() {
     cmd.arg(&py).arg(&catcher).arg(&log);
     cmd.env("WARD_WAIT_ANY", "1")
         .env("WARD_WAIT_INTERVAL", "1h");
-    cmd.stdout(Stdio::null()).stderr(Stdio::null());
+    cmd.stdout(Stdio::null()).stderr(Stdio::piped());
     let child = cmd.spawn().unwrap();
     let ward_pid = child.id();
     let mut guard = KillOnDrop(vec![ward_pid]);
@@ -528,7 +528,14 @@ fn rt_signals_after_init_wait_reach_the_child_and_never_kill_ward() {
         wait_for_line(&log, "34", T),
         "signal 34 never reached the child"
     );
-    assert!(alive(ward_pid), "ward died of signal 34");
+    if !alive(ward_pid) {
+        let out = wait_output(child, T);
+        panic!(
+            "ward ended ({}) while signal 34 was being sent: {}",
+            code(&out),
+            stderr(&out)
+        );
+    }
     kill(catcher_pid, libc::SIGKILL);
     assert_eq!(code(&wait_output(child, T)), 137);
 }

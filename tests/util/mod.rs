@@ -371,9 +371,11 @@ pub fn write_catcher(dir: &TempDir) -> PathBuf {
     std::fs::write(
         &path,
         r#"import os, signal, sys, time
-log = open(sys.argv[1], "a", buffering=1)
+# os.write on a raw descriptor: a handler that runs while another one is writing must not hit
+# a buffered file's reentrancy error (a flood of signals would kill the catcher).
+log = os.open(sys.argv[1], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 def on_signal(sig, frame):
-    log.write("%d\n" % sig)
+    os.write(log, b"%d\n" % sig)
 for s in range(1, 65):
     if s in (signal.SIGKILL, signal.SIGSTOP):
         continue
@@ -381,7 +383,7 @@ for s in range(1, 65):
         signal.signal(s, on_signal)
     except (OSError, ValueError, RuntimeError):
         pass
-log.write("ready %d\n" % os.getpid())
+os.write(log, b"ready %d\n" % os.getpid())
 parent = os.getppid()
 # Handlers run while sleeping (PEP 475); leave once orphaned so no test leaks a catcher.
 while os.getppid() == parent:
