@@ -54,14 +54,12 @@ mod tests {
     }
 
     #[test]
-    fn finds_own_child() {
-        let mut child = std::process::Command::new("sleep")
-            .arg("5")
-            .spawn()
-            .unwrap();
-        let found = descendants(std::process::id() as i32).unwrap();
-        child.kill().unwrap();
-        child.wait().unwrap();
-        assert!(found.contains(&(child.id() as i32)));
+    fn finds_own_child() -> std::io::Result<()> {
+        let mut child = std::process::Command::new("sleep").arg("5").spawn()?;
+        let found = descendants(std::process::id() as i32);
+        child.kill()?;
+        child.wait()?;
+        assert!(found.is_some_and(|pids| pids.contains(&(child.id() as i32))));
+        Ok(())
     }
 }
