@@ -460,24 +460,39 @@ fn a_stopped_leftover_still_gets_to_handle_sigterm() {
 
 #[test]
 fn grace_zero_leaves_leftovers_alone_when_not_pid1() {
-    // tini's behaviour: no signal at all to what the child left behind.
-    let dir = TempDir::new("nograce");
-    let pidfile = dir.join("pid");
-    let script = format!(
-        "sh -c 'echo $$ > {p}.tmp; mv {p}.tmp {p}; exec sleep 30' & while [ ! -e {p} ]; do sleep 0.02; done; exit 0",
-        p = pidfile.display()
-    );
-    let mut cmd = ward_cmd(["init", "--grace", "0", "--", "sh", "-c", &script]);
-    cmd.stdout(Stdio::null()).stderr(Stdio::null());
-    let out = wait_output(cmd.spawn().unwrap(), T);
-    assert_eq!(code(&out), 0);
-    let pid: u32 = std::fs::read_to_string(&pidfile)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    let _guard = KillOnDrop(vec![pid]);
-    assert!(alive(pid), "--grace 0 still signalled the leftover");
+    // tini's behaviour: no signal at all to what the child left behind. The same from the
+    // command line and from the environment's "off" spellings.
+    type Case<'a> = (&'a [&'a str], Option<(&'a str, &'a str)>);
+    let cases: [Case; 3] = [
+        (&["--grace", "0"], None),
+        (&[], Some(("WARD_INIT_GRACE", "false"))),
+        (&[], Some(("WARD_INIT_GRACE", "off"))),
+    ];
+    for (opts, env) in cases {
+        let dir = TempDir::new("nograce");
+        let pidfile = dir.join("pid");
+        let script = format!(
+            "sh -c 'echo $$ > {p}.tmp; mv {p}.tmp {p}; exec sleep 30' & while [ ! -e {p} ]; do sleep 0.02; done; exit 0",
+            p = pidfile.display()
+        );
+        let mut args = vec!["init"];
+        args.extend_from_slice(opts);
+        args.extend(["--", "sh", "-c", &script]);
+        let mut cmd = ward_cmd(args);
+        if let Some((k, v)) = env {
+            cmd.env(k, v);
+        }
+        cmd.stdout(Stdio::null()).stderr(Stdio::null());
+        let out = wait_output(cmd.spawn().unwrap(), T);
+        assert_eq!(code(&out), 0);
+        let pid: u32 = std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let _guard = KillOnDrop(vec![pid]);
+        assert!(alive(pid), "{opts:?} {env:?} still signalled the leftover");
+    }
 }
 
 #[test]

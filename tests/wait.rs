@@ -544,12 +544,15 @@ fn rt_signals_after_init_wait_reach_the_child_and_never_kill_ward() {
 fn the_parent_death_signal_during_the_wait_reaches_the_child() {
     // The parent exits while ward waits; the parent-death signal (USR1) is kept and forwarded
     // once the child runs: `sleep` dies of it at once, and ward with it, long before 60 s.
+    // ward's own log (-v) says how the child ended.
     let dir = TempDir::new("pdeath-wait");
     let pidfile = dir.join("ward.pid");
+    let log = dir.join("ward.log");
     let port = server_later(Duration::from_millis(1500));
     let script = format!(
-        "{w} init -p USR1 --wait tcp://127.0.0.1:{port} -- sleep 60 >/dev/null 2>&1 & echo $! > {p}; sleep 0.3",
+        "{w} init -v -p USR1 --wait tcp://127.0.0.1:{port} -- sleep 60 >/dev/null 2>{l} & echo $! > {p}; sleep 0.3",
         w = ward().display(),
+        l = log.display(),
         p = pidfile.display()
     );
     let mut cmd = clean(Command::new("sh"));
@@ -570,6 +573,8 @@ fn the_parent_death_signal_during_the_wait_reaches_the_child() {
         wait_until(Duration::from_secs(20), || !alive(ward_pid)),
         "the child never got the parent-death signal"
     );
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("was killed by SIGUSR1"), "{text}");
 }
 
 #[test]

@@ -98,8 +98,11 @@ pub struct Prepared {
 }
 
 impl Prepared {
-    /// `needs_tls`: some target is https, so the TLS files are read (and checked) now.
-    pub fn new(opts: CheckOptions, needs_tls: bool) -> Result<Prepared, Error> {
+    /// When one of `targets` is https, the TLS files are read (and checked) now.
+    pub fn new(opts: CheckOptions, targets: &[super::Target]) -> Result<Prepared, Error> {
+        let needs_tls = targets
+            .iter()
+            .any(|t| matches!(t, super::Target::Http(u) if u.scheme == super::Scheme::Https));
         let prepared = Prepared {
             opts,
             #[cfg(feature = "tls")]
@@ -203,7 +206,6 @@ pub struct CheckArgs {
     status: Option<StatusSet>,
     follow_redirects: Option<bool>,
     headers: Option<Vec<(String, String)>>,
-    cli_headers: Vec<(String, String)>,
     user: Option<(String, String)>,
     expect_body: Option<String>,
     ca_file: Option<PathBuf>,
@@ -283,12 +285,7 @@ impl CheckArgs {
             method: self.method.or(env.method),
             status: self.status.or(env.status),
             follow_redirects: self.follow_redirects.or(env.follow_redirects),
-            headers: if self.cli_headers.is_empty() {
-                env.headers
-            } else {
-                None
-            },
-            cli_headers: self.cli_headers,
+            headers: self.headers.or(env.headers),
             user: self.user.or(env.user),
             expect_body: self.expect_body.or(env.expect_body),
             ca_file: self.ca_file.or(env.ca_file),
@@ -358,7 +355,7 @@ impl CheckArgs {
             self.connect_timeout = Some(parse_opt(
                 "--connect-timeout",
                 parser.value()?,
-                cli::parse_duration,
+                parse_positive,
             )?);
         } else if key.is(Some('X'), "method") {
             self.method = Some(parse_opt("--method", parser.value()?, parse_method)?);
@@ -368,7 +365,7 @@ impl CheckArgs {
             self.follow_redirects = Some(true);
         } else if key.is(Some('H'), "header") {
             let h = parse_opt("--header", parser.value()?, parse_header)?;
-            self.cli_headers.push(h);
+            self.headers.get_or_insert_with(Vec::new).push(h);
         } else if key.is(Some('u'), "user") {
             self.user = Some(parse_opt("--user", parser.value()?, parse_user)?);
         } else if key.is(None, "expect-body") {
@@ -395,11 +392,7 @@ impl CheckArgs {
         if self.client_cert.is_some() != self.client_key.is_some() {
             return Err(Error::usage("--client-cert and --client-key go together"));
         }
-        let headers = if self.cli_headers.is_empty() {
-            self.headers.unwrap_or_default()
-        } else {
-            self.cli_headers
-        };
+        let headers = self.headers.unwrap_or_default();
         Ok(CheckOptions {
             connect_timeout: self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT),
             method: self.method.unwrap_or_else(|| "GET".into()),

@@ -34,13 +34,9 @@ pub fn run(inv: Invocation) -> Result<u8, Error> {
     let Some(opts) = parse(inv.args)? else {
         return Ok(exit::SUCCESS);
     };
-    let needs_tls = opts
-        .targets
-        .iter()
-        .any(|t| matches!(t, Target::Http(u) if u.scheme == check::Scheme::Https));
     // Before anything that could take time (reading the TLS files).
     watch_for_termination();
-    let prepared = Arc::new(Prepared::new(opts.check.clone(), needs_tls)?);
+    let prepared = Arc::new(Prepared::new(opts.check.clone(), &opts.targets)?);
     Ok(check_all(&opts, prepared))
 }
 

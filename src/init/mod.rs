@@ -88,10 +88,8 @@ fn start(opts: Options) -> Result<u8, Error> {
     if !opts.wait.is_empty() {
         let plan = crate::wait::plan_for_init(opts.wait.clone(), opts.wait_timeout)?;
         let (outcome, others) = crate::wait::poll::wait(std::sync::Arc::new(plan), true);
-        match outcome {
-            crate::wait::poll::Outcome::Ready => {}
-            crate::wait::poll::Outcome::TimedOut => return Ok(crate::exit::FAILURE),
-            crate::wait::poll::Outcome::Signaled(sig) => return Ok(crate::exit::from_signal(sig)),
+        if let Some(code) = outcome.exit_code() {
+            return Ok(code);
         }
         // Signals that came during the wait (the parent-death signal, say) go to the child.
         pending.extend(others);

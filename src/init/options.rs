@@ -129,8 +129,8 @@ impl Builder {
         }
     }
 
-    /// Reads every WARD_INIT_* twin. Command-line values given later replace these; a list
-    /// given on the command line replaces the list from the environment.
+    /// Reads every WARD_INIT_* twin: what the command line left unset is taken from here
+    /// (`Builder::or`); a list given on the command line replaces the list from here.
     fn from_env() -> Result<Builder, Error> {
         let mut b = Builder::default();
         if let Some(v) = cli::env_twin(APPLET, "pgroup")? {
@@ -256,9 +256,6 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed, Error> {
     let mut b = Builder::default();
     let mut parser = lexopt::Parser::from_args(args);
     let mut verbose = 0u8;
-    let mut rewrite: Option<Rewrites> = None;
-    let mut remap: Option<ExitSet> = None;
-    let mut wait: Option<Vec<crate::check::Target>> = None;
     while let Some(arg) = parser.next()? {
         match arg {
             Short('g') | Long("pgroup") => b.pgroup = Some(true),
@@ -272,7 +269,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed, Error> {
             }
             Short('r') | Long("rewrite") => {
                 let value = parser.value()?;
-                let r = rewrite.get_or_insert_with(Rewrites::default);
+                let r = b.rewrite.get_or_insert_with(Rewrites::default);
                 parse_opt("--rewrite", value, |s| r.add(s))?;
             }
             Short('p') | Long("pdeathsig") => {
@@ -284,13 +281,15 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed, Error> {
             }
             Short('e') | Long("remap-exit") => {
                 let code = parse_opt("--remap-exit", parser.value()?, cli::parse_exit_code)?;
-                remap.get_or_insert_with(ExitSet::default).insert(code);
+                b.remap_exit
+                    .get_or_insert_with(ExitSet::default)
+                    .insert(code);
             }
             Short('v') | Long("verbose") => verbose = verbose.saturating_add(1),
             Short('w') | Long("warn-reaped") => b.warn_reaped = Some(true),
             Long("wait") => {
                 let t = parse_opt("--wait", parser.value()?, parse_wait_target)?;
-                wait.get_or_insert_with(Vec::new).push(t);
+                b.wait.get_or_insert_with(Vec::new).push(t);
             }
             Long("wait-timeout") => {
                 b.wait_timeout = Some(parse_opt(
@@ -307,15 +306,6 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed, Error> {
                 let rest: Vec<OsString> = parser.raw_args()?.collect();
                 if verbose > 0 {
                     b.verbose = Some(verbose.min(3));
-                }
-                if rewrite.is_some() {
-                    b.rewrite = rewrite;
-                }
-                if remap.is_some() {
-                    b.remap_exit = remap;
-                }
-                if wait.is_some() {
-                    b.wait = wait;
                 }
                 let b = b.or(Builder::from_env()?);
                 return Ok(Parsed::Run(Box::new(b.build(DEFAULT_GRACE, program, rest))));
@@ -354,7 +344,6 @@ pub fn parse_tini(args: Vec<OsString>) -> Result<Parsed, Error> {
     // TINI_SUBREAPER is accepted and needs nothing: ward always becomes a subreaper when it is
     // not PID 1.
     let mut verbosity: Option<u8> = std::env::var_os("TINI_VERBOSITY").map(|v| tini_atoi(&v));
-    let mut remap: Option<ExitSet> = None;
     let mut parser = lexopt::Parser::from_args(args);
     while let Some(arg) = parser.next()? {
         match arg {
@@ -373,13 +362,12 @@ pub fn parse_tini(args: Vec<OsString>) -> Result<Parsed, Error> {
             Short('p') => b.pdeathsig = Some(parse_opt("-p", parser.value()?, cli::parse_signal)?),
             Short('e') => {
                 let code = parse_opt("-e", parser.value()?, cli::parse_exit_code)?;
-                remap.get_or_insert_with(ExitSet::default).insert(code);
+                b.remap_exit
+                    .get_or_insert_with(ExitSet::default)
+                    .insert(code);
             }
             Value(program) => {
                 let rest: Vec<OsString> = parser.raw_args()?.collect();
-                if remap.is_some() {
-                    b.remap_exit = remap;
-                }
                 let b = b.or(Builder::from_env()?);
                 let mut opts = b.build(Duration::ZERO, program, rest);
                 if let Some(v) = verbosity {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use super::options::Options;
 use super::{leftovers, name};
 use crate::sys::process::{self, Ended, Reaped};
-use crate::sys::signals::{self, FAULTS, Received, SigSet};
+use crate::sys::signals::{self, ALL_BUT_FAULTS, Received};
 use crate::{cli, debug, exit, info, warn};
 
 /// How long ward keeps reaping after the final SIGKILL (a process in uninterruptible sleep dies
@@ -30,19 +30,10 @@ struct Supervisor<'a> {
     opts: &'a Options,
     child: i32,
     pid1: bool,
-    /// ward's own pid: signals "sent" by it are ones the kernel raised at ward itself
-    /// (SIGPIPE from writing a log line to a closed pipe) and are not the child's business.
-    me: i32,
     /// When --kill-after is armed: the moment the child gets SIGKILL.
     kill_at: Option<Instant>,
     /// Warned once that /proc could not be read.
     warned_proc: bool,
-}
-
-/// Every signal ward waits for: all of them except the fault signals, which stay unblocked
-/// and reach ward through their handler (see `signals::catch_sent_faults`).
-fn wait_set() -> SigSet {
-    FAULTS.iter().fold(SigSet::ALL, |s, &sig| s.without(sig))
 }
 
 /// Runs until the child has exited and the rest has been shut down; returns the exit code.
@@ -53,7 +44,6 @@ pub fn run(opts: &Options, child: i32, pid1: bool, initial: &[i32]) -> u8 {
         opts,
         child,
         pid1,
-        me: process::pid(),
         kill_at: None,
         warned_proc: false,
     };
@@ -101,7 +91,9 @@ impl Supervisor<'_> {
 
     /// Phase one: the child runs. Forward, reap, enforce --kill-after.
     fn until_child_exits(&mut self) -> Ended {
-        let set = wait_set();
+        // Fault signals stay unblocked and reach ward through their handler
+        // (`signals::catch_sent_faults`).
+        let set = ALL_BUT_FAULTS;
         // Reap at the start and after every SIGCHLD (pending SIGCHLDs coalesce, but one stays
         // pending until taken, and each pass drains every zombie): a forwarded signal costs
         // one wait and one kill, nothing more.
@@ -128,11 +120,7 @@ impl Supervisor<'_> {
                 .map(|at| at.saturating_duration_since(Instant::now()));
             match signals::wait(set, timeout) {
                 Received::Signal { signo, .. } if signo == libc::SIGCHLD => reap = true,
-                Received::Signal {
-                    signo,
-                    sender,
-                    code,
-                } if sender == self.me && code <= 0 => {
+                Received::Signal { signo, own: true } => {
                     debug!("not forwarding {}: raised at ward itself", name(signo));
                 }
                 Received::Signal { signo, .. } => self.forward(signo, Target::Child),
@@ -170,7 +158,7 @@ impl Supervisor<'_> {
                     }
                 }
             }
-            Target::Leftovers => self.signal_leftovers(to),
+            Target::Leftovers => self.signal_leftovers(&[to]),
         }
     }
 
@@ -193,32 +181,35 @@ impl Supervisor<'_> {
         }
     }
 
-    /// Sends `sig` to everything left: the whole PID namespace when ward is PID 1, otherwise
-    /// every descendant of ward.
-    fn signal_leftovers(&mut self, sig: i32) {
+    /// Sends `sigs`, in order, to everything left: the whole PID namespace when ward is PID 1,
+    /// otherwise every descendant of ward (read from /proc once for all of them).
+    fn signal_leftovers(&mut self, sigs: &[i32]) {
         if self.pid1 {
-            match signals::send(-1, sig) {
-                Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
-                Err(e) => warn!(
-                    "cannot send {} to the remaining processes: {}",
-                    name(sig),
-                    e.desc()
-                ),
+            for &sig in sigs {
+                match signals::send(-1, sig) {
+                    Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
+                    Err(e) => warn!(
+                        "cannot send {} to the remaining processes: {}",
+                        name(sig),
+                        e.desc()
+                    ),
+                }
             }
             return;
         }
-        match leftovers::descendants(process::pid()) {
-            Some(pids) => {
-                for pid in pids {
-                    let _ = signals::send(pid, sig);
-                }
-            }
+        let targets = match leftovers::descendants(process::pid()) {
+            Some(pids) => pids,
             None => {
                 if !self.warned_proc {
                     warn!("cannot read /proc; signalling only the child's process group");
                     self.warned_proc = true;
                 }
-                let _ = signals::send(-self.child, sig);
+                vec![-self.child]
+            }
+        };
+        for &sig in sigs {
+            for &pid in &targets {
+                let _ = signals::send(pid, sig);
             }
         }
     }
@@ -234,9 +225,8 @@ impl Supervisor<'_> {
             "sending SIGTERM to the remaining processes; SIGKILL in {}",
             cli::format_duration(self.opts.grace)
         );
-        self.signal_leftovers(libc::SIGTERM);
-        // A stopped process keeps SIGTERM pending and could never run its handler.
-        self.signal_leftovers(libc::SIGCONT);
+        // SIGCONT too: a stopped process keeps SIGTERM pending and could never run its handler.
+        self.signal_leftovers(&[libc::SIGTERM, libc::SIGCONT]);
         if self.wait_for_leftovers(Instant::now() + self.opts.grace, true) {
             return;
         }
@@ -244,14 +234,16 @@ impl Supervisor<'_> {
             "processes still running {} after SIGTERM; sending SIGKILL",
             cli::format_duration(self.opts.grace)
         );
-        self.signal_leftovers(libc::SIGKILL);
+        self.signal_leftovers(&[libc::SIGKILL]);
         self.wait_for_leftovers(Instant::now() + AFTER_KILL, false);
     }
 
     /// Reaps until no child is left (true) or `deadline` passes (false). Signals that arrive
     /// meanwhile go to the remaining processes when `forward` is set.
     fn wait_for_leftovers(&mut self, deadline: Instant, forward: bool) -> bool {
-        let set = wait_set();
+        // Fault signals stay unblocked and reach ward through their handler
+        // (`signals::catch_sent_faults`).
+        let set = ALL_BUT_FAULTS;
         loop {
             for sig in signals::take_sent_faults().iter() {
                 if forward {
@@ -267,7 +259,7 @@ impl Supervisor<'_> {
             }
             match signals::wait(set, Some(left)) {
                 Received::Signal { signo, .. } if signo == libc::SIGCHLD => {}
-                Received::Signal { sender, code, .. } if sender == self.me && code <= 0 => {}
+                Received::Signal { own: true, .. } => {}
                 Received::Signal { signo, .. } if forward => self.forward(signo, Target::Leftovers),
                 Received::TimedOut => return false,
                 Received::Signal { .. } | Received::Interrupted => {}

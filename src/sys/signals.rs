@@ -29,6 +29,17 @@ pub const FAULTS: [i32; 7] = [
     libc::SIGSYS,
 ];
 
+/// Every signal but the fault signals: what ward blocks and waits for.
+pub const ALL_BUT_FAULTS: SigSet = {
+    let mut bits = u64::MAX;
+    let mut i = 0;
+    while i < FAULTS.len() {
+        bits &= !(1u64 << (FAULTS[i] - 1));
+        i += 1;
+    }
+    SigSet(bits)
+};
+
 /// A kernel signal set: bit `n - 1` stands for signal `n`.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
 pub struct SigSet(pub u64);
@@ -51,10 +62,6 @@ impl SigSet {
 
     pub fn with(self, sig: i32) -> SigSet {
         SigSet(self.0 | Self::bit(sig))
-    }
-
-    pub fn without(self, sig: i32) -> SigSet {
-        SigSet(self.0 & !Self::bit(sig))
     }
 
     /// The signal numbers in the set, lowest first.
@@ -172,11 +179,7 @@ pub fn default_sigchld() {
 /// Blocks every signal except the fault signals, so that nothing can kill or be lost by ward
 /// (a PID 1 with SIG_DFL silently drops signals; blocked ones stay pending until waited for).
 pub fn block_all_but_faults() -> bool {
-    let mut set = SigSet::ALL;
-    for sig in FAULTS {
-        set = set.without(sig);
-    }
-    raw_sigprocmask(libc::SIG_SETMASK, Some(&set), None)
+    raw_sigprocmask(libc::SIG_SETMASK, Some(&ALL_BUT_FAULTS), None)
 }
 
 /// Blocks `set` in the calling thread; threads it starts afterwards inherit the mask.
@@ -200,10 +203,10 @@ pub fn restore_inherited(saved: &Inherited) {
 /// What a wait for a signal produced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Received {
-    /// Signal `signo` arrived; `code` is its `si_code` (≤ 0 when a process sent it) and
-    /// `sender` the sending pid for sent signals (ward's own pid for signals the kernel raises
-    /// at ward itself, such as SIGPIPE after a write to a closed pipe).
-    Signal { signo: i32, code: i32, sender: i32 },
+    /// Signal `signo` arrived. `own`: ward itself is the sender, which is how the kernel
+    /// raises a signal at ward for ward's own doing (SIGPIPE after writing to a closed pipe);
+    /// such a signal is not news for anyone else.
+    Signal { signo: i32, own: bool },
     /// The timeout passed.
     TimedOut,
     /// A handler ran (a sent fault signal: see [`take_sent_faults`]), or the wait failed.
@@ -240,10 +243,11 @@ pub fn wait(set: SigSet, timeout: Option<Duration>) -> Received {
         // SAFETY: si_pid is meaningful (and initialised, all-zero otherwise) for the sent and
         // SIGCHLD signals this returns; it is only compared, never dereferenced.
         let sender = unsafe { info.si_pid() };
+        // SAFETY: getpid has no preconditions.
+        let me = unsafe { libc::getpid() };
         return Received::Signal {
             signo: rc as i32,
-            code: info.si_code,
-            sender,
+            own: info.si_code <= 0 && sender == me,
         };
     }
     match nix::errno::Errno::last() {
@@ -378,6 +382,6 @@ mod tests {
         assert!(s.contains(1) && s.contains(34) && s.contains(64));
         assert!(!s.contains(2) && !s.contains(0) && !s.contains(65));
         assert_eq!(s.iter().collect::<Vec<_>>(), vec![1, 34, 64]);
-        assert_eq!(s.without(34).iter().count(), 2);
+        assert!(!ALL_BUT_FAULTS.contains(libc::SIGSEGV) && ALL_BUT_FAULTS.contains(34));
     }
 }

@@ -13,13 +13,13 @@ use std::time::Duration;
 
 use crate::applet::Invocation;
 use crate::check::options;
-use crate::check::{CheckArgs, Prepared, Scheme, Target};
+use crate::check::{CheckArgs, Prepared, Target};
 use crate::cli::{self, parse_env, parse_opt};
 use crate::error::Error;
+use crate::exit;
 use crate::sys::{process, signals};
-use crate::{exit, log};
 
-use poll::{Outcome, Plan};
+use poll::Plan;
 
 const APPLET: &str = "wait";
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -54,10 +54,8 @@ pub fn run(inv: Invocation) -> Result<u8, Error> {
     }
     if !opts.plan.targets.is_empty() {
         // Other signals during the wait are dropped: there is no program yet to give them to.
-        match poll::wait(Arc::new(opts.plan), false).0 {
-            Outcome::Ready => {}
-            Outcome::TimedOut => return Ok(exit::FAILURE),
-            Outcome::Signaled(sig) => return Ok(exit::from_signal(sig)),
+        if let Some(code) = poll::wait(Arc::new(opts.plan), false).0.exit_code() {
+            return Ok(code);
         }
     }
     if !opts.after.is_zero() {
@@ -77,9 +75,7 @@ pub fn run(inv: Invocation) -> Result<u8, Error> {
     match opts.program {
         None => Ok(exit::SUCCESS),
         Some((program, args)) => {
-            if level >= poll::DEBUG {
-                log::line(&format!("ward {}: running {program:?}", log::applet()));
-            }
+            poll::say(level, poll::DEBUG, &format!("running {program:?}"));
             let err = process::exec(&program, &args, signals::inherited());
             Err(Error::Exec { program, err })
         }
@@ -101,13 +97,10 @@ pub fn plan_for_init(targets: Vec<Target>, timeout: Option<Duration>) -> Result<
             .transpose()?
             .unwrap_or(false))
     };
-    let needs_tls = targets
-        .iter()
-        .any(|t| matches!(t, Target::Http(u) if u.scheme == Scheme::Https));
     let attempt_timeout =
         get("attempt-timeout")?.unwrap_or_else(|| default_attempt_timeout(&checks));
     Ok(Plan {
-        prepared: Prepared::new(checks, needs_tls)?,
+        prepared: Prepared::new(checks, &targets)?,
         timeout,
         attempts: None,
         interval: get("interval")?
@@ -329,14 +322,11 @@ fn parse(args: Vec<OsString>, compat: bool) -> Result<Option<Options>, Error> {
     if program.is_none() && had_separator {
         return Err(Error::usage("missing PROGRAM after --"));
     }
-    let needs_tls = targets
-        .iter()
-        .any(|t| matches!(t, Target::Http(u) if u.scheme == Scheme::Https));
     let attempt_timeout = attempt.unwrap_or_else(|| default_attempt_timeout(&check_opts));
     Ok(Some(Options {
         plan: Plan {
+            prepared: Prepared::new(check_opts, &targets)?,
             targets,
-            prepared: Prepared::new(check_opts, needs_tls)?,
             timeout,
             attempts,
             interval: interval

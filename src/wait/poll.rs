@@ -14,7 +14,7 @@ use crate::check::mailbox::Mailbox;
 use crate::check::{self, Deadline, Prepared, Progress, Target};
 use crate::cli::format_duration;
 use crate::log;
-use crate::sys::signals::{self, FAULTS, Received, SigSet};
+use crate::sys::signals::{self, ALL_BUT_FAULTS, Received};
 
 /// How often a target that is not ready yet is mentioned.
 const REPORT_EVERY: Duration = Duration::from_secs(10);
@@ -46,6 +46,17 @@ pub enum Outcome {
     Signaled(i32),
 }
 
+impl Outcome {
+    /// The exit code when the wait ends the process: None when ready.
+    pub fn exit_code(&self) -> Option<u8> {
+        match self {
+            Outcome::Ready => None,
+            Outcome::TimedOut => Some(crate::exit::FAILURE),
+            Outcome::Signaled(sig) => Some(crate::exit::from_signal(*sig)),
+        }
+    }
+}
+
 /// Signals that end a wait (their default action would end the process anyway).
 pub fn is_ending(sig: i32) -> bool {
     matches!(
@@ -54,7 +65,8 @@ pub fn is_ending(sig: i32) -> bool {
     )
 }
 
-fn say(level: u8, wanted: u8, text: &str) {
+/// A progress or error line, `ward <applet>: text`, when `level` reaches `wanted`.
+pub fn say(level: u8, wanted: u8, text: &str) {
     if level >= wanted {
         log::line(&format!("ward {}: {text}", log::applet()));
     }
@@ -127,8 +139,8 @@ impl Control {
 
 /// Waits until the plan's targets are ready, it gives up, or an ending signal arrives; returns
 /// how it ended and the other signals that arrived meanwhile (init forwards them to its child
-/// once it runs). With `settle`, the pollers are given up to one attempt's time to finish
-/// before this returns (init lives on after the wait; `ward wait` execs at once).
+/// once it runs). With `settle`, sleeping pollers are given a moment to leave before this
+/// returns (init lives on after the wait; `ward wait` execs at once).
 pub fn wait(plan: Arc<Plan>, settle: bool) -> (Outcome, Vec<i32>) {
     signals::prepare_for_threads();
     signals::block_all_but_faults();
@@ -152,7 +164,7 @@ pub fn wait(plan: Arc<Plan>, settle: bool) -> (Outcome, Vec<i32>) {
             return (Outcome::TimedOut, Vec::new());
         }
     }
-    let set = FAULTS.iter().fold(SigSet::ALL, |s, &sig| s.without(sig));
+    let set = ALL_BUT_FAULTS;
     let mut others = Vec::new();
     let outcome = loop {
         if let Some(outcome) = done.lock().unwrap_or_else(|e| e.into_inner()).take() {
@@ -176,7 +188,10 @@ pub fn wait(plan: Arc<Plan>, settle: bool) -> (Outcome, Vec<i32>) {
         }
     };
     if settle {
-        control.settle(plan.attempt_timeout + Duration::from_millis(200));
+        // Sleeping pollers wake at once and leave; one still inside an attempt (with --any, a
+        // silent target) is not waited for: it has every signal blocked and ends within its
+        // attempt timeout, and holding the child back for it would defeat --any.
+        control.settle(Duration::from_millis(100));
     }
     (outcome, others)
 }
@@ -185,7 +200,7 @@ pub fn wait(plan: Arc<Plan>, settle: bool) -> (Outcome, Vec<i32>) {
 /// signal when an ending one arrives; other signals are taken and dropped. For WAIT_BEFORE and
 /// WAIT_AFTER.
 pub fn pause(d: Duration) -> Option<i32> {
-    let set = FAULTS.iter().fold(SigSet::ALL, |s, &sig| s.without(sig));
+    let set = ALL_BUT_FAULTS;
     let end = Instant::now() + d;
     loop {
         let left = end.saturating_duration_since(Instant::now());
