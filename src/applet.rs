@@ -26,6 +26,8 @@ pub struct Applet {
     pub about: &'static str,
     /// Full help text for `ward help NAME` and `NAME --help`.
     pub help: fn() -> String,
+    /// What `NAME --version` prints.
+    pub version: fn() -> String,
     /// Exit code for usage errors (2, or 1 where the contract forbids 2).
     pub usage_code: u8,
     pub run: fn(Invocation) -> Result<u8, Error>,
@@ -38,6 +40,7 @@ pub static APPLETS: &[Applet] = &[
         aliases: &["healthcheck"],
         about: "HTTP(S), TCP and Unix-socket checks for HEALTHCHECK and exec probes: exit 0 or 1",
         help: health::help,
+        version: ward_version,
         usage_code: exit::FAILURE,
         run: health::run,
     },
@@ -46,6 +49,7 @@ pub static APPLETS: &[Applet] = &[
         aliases: &[],
         about: "PID 1 for containers: forward signals, reap zombies, pass the exit code through",
         help: || init::HELP.to_string(),
+        version: ward_version,
         usage_code: exit::USAGE,
         run: init::run,
     },
@@ -54,6 +58,7 @@ pub static APPLETS: &[Applet] = &[
         aliases: &["docker-init"],
         about: "init with tini's flags, environment and exit codes (drop-in for tini/docker-init)",
         help: || init::TINI_HELP.to_string(),
+        version: init::tini_version_line,
         usage_code: exit::FAILURE,
         run: init::run_tini,
     },
@@ -62,12 +67,17 @@ pub static APPLETS: &[Applet] = &[
         aliases: &[],
         about: "wait until targets answer, then exec a program (docker-compose-wait compatible as `wait`)",
         help: wait::help,
+        version: ward_version,
         usage_code: exit::USAGE,
         run: wait::run,
     },
 ];
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+fn ward_version() -> String {
+    format!("ward {VERSION}\n")
+}
 
 fn find(name: &str) -> Option<&'static Applet> {
     APPLETS
@@ -94,12 +104,17 @@ fn general_help() -> String {
          \x20      ward --install DIR       create a symlink per name in DIR (no `ln` needed)\n\
          \x20      ward --version\n\nApplets:\n"
     );
+    let mut rows = Vec::new();
     for a in APPLETS {
         let names = std::iter::once(a.name)
             .chain(a.aliases.iter().copied())
             .collect::<Vec<_>>()
             .join(", ");
-        s.push_str(&format!("  {names:<18} {}\n", a.about));
+        rows.push((names, a.about));
+    }
+    let width = rows.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
+    for (names, about) in rows {
+        s.push_str(&format!("  {names:<width$}  {about}\n"));
     }
     s
 }
@@ -115,13 +130,25 @@ fn invoked_name(argv0: &OsStr) -> String {
 }
 
 /// Runs the applet with its arguments and turns the result into an exit code, printing an
-/// error once as `ward <applet>: <message>`.
+/// error once as `ward <applet>[<pid>]: <message>`. `--help`, `-h` and `--version` alone on the
+/// line are answered here, the same for every applet; with anything else they are a usage error
+/// (the applets' parsers say so).
 fn run_applet(applet: &'static Applet, args: Vec<OsString>, via_argv0: bool) -> u8 {
     log::set_applet(applet.name);
+    if let [only] = args.as_slice() {
+        if only == "--help" || only == "-h" {
+            print_stdout(&(applet.help)());
+            return exit::SUCCESS;
+        }
+        if only == "--version" {
+            print_stdout(&(applet.version)());
+            return exit::SUCCESS;
+        }
+    }
     match (applet.run)(Invocation { args, via_argv0 }) {
         Ok(code) => code,
         Err(err) => {
-            log::line(&format!("ward {}: {err}", applet.name));
+            log::said(format_args!("{err}"));
             err.exit_code(applet.usage_code)
         }
     }
@@ -141,8 +168,9 @@ pub fn dispatch(mut args: Vec<OsString>) -> u8 {
     if name.starts_with("ward") {
         return multi_call(args);
     }
-    log::line(&format!(
-        "ward: unknown applet {name:?} (known: {})",
+    log::said(format_args!(
+        "unknown applet {} (known: {})",
+        crate::redact::quoted(&name),
         known_list()
     ));
     exit::NOT_FOUND
@@ -151,8 +179,8 @@ pub fn dispatch(mut args: Vec<OsString>) -> u8 {
 /// `ward ARG...`: meta options, or an applet name followed by its arguments.
 fn multi_call(mut args: Vec<OsString>) -> u8 {
     if args.is_empty() {
-        log::line(&format!(
-            "ward: missing applet (known: {}); see 'ward --help'",
+        log::said(format_args!(
+            "missing applet (known: {}); see 'ward --help'",
             known_list()
         ));
         return exit::USAGE;
@@ -191,20 +219,25 @@ fn multi_call(mut args: Vec<OsString>) -> u8 {
             exit::SUCCESS
         }
         "--install" => match args.as_slice() {
-            [dir] => match install(Path::new(dir)) {
-                Ok(()) => exit::SUCCESS,
+            [dir] if !dir.is_empty() => match install(Path::new(dir)) {
+                Ok(created) => {
+                    print_stdout(&created);
+                    exit::SUCCESS
+                }
                 Err(msg) => {
-                    log::line(&format!("ward --install: {msg}"));
+                    log::said(format_args!("--install: {msg}"));
                     exit::FAILURE
                 }
             },
             _ => {
-                log::line("ward --install: expects exactly one directory (ward --install DIR)");
+                log::said(format_args!(
+                    "--install expects exactly one directory, not empty (ward --install DIR)"
+                ));
                 exit::USAGE
             }
         },
         name if name.starts_with('-') => {
-            log::line(&format!("ward: unknown option {name:?}; see 'ward --help'"));
+            log::said(format_args!("unknown option '{name}'; see 'ward --help'"));
             exit::USAGE
         }
         name => match find(name) {
@@ -215,58 +248,64 @@ fn multi_call(mut args: Vec<OsString>) -> u8 {
 }
 
 fn unknown(name: &str) -> u8 {
-    log::line(&format!(
-        "ward: unknown applet {name:?} (known: {})",
+    log::said(format_args!(
+        "unknown applet {} (known: {})",
+        crate::redact::quoted(name),
         known_list()
     ));
     exit::NOT_FOUND
 }
 
-/// Creates DIR (and its parents) and a symlink DIR/NAME -> this binary for every name.
-/// An existing symlink is replaced; any other existing file is left alone and reported.
-fn install(dir: &Path) -> Result<(), String> {
-    let target: PathBuf = std::env::current_exe().map_err(|e| {
+/// Creates DIR (and its parents) and a symlink DIR/NAME -> this binary for every name, and
+/// returns what it did, a line per name. Every name is checked before any link is made: an
+/// existing file that is not a symlink (and not ward itself) stops the install with nothing
+/// changed. An existing symlink is replaced.
+fn install(dir: &Path) -> Result<String, String> {
+    let io = |what: &str, path: &Path, e: std::io::Error| {
         format!(
-            "cannot find ward's own path: {}",
+            "cannot {what} {}: {}",
+            path.display(),
             crate::error::describe_io(&e)
         )
-    })?;
-    std::fs::create_dir_all(dir).map_err(|e| {
-        format!(
-            "cannot create {}: {}",
-            dir.display(),
-            crate::error::describe_io(&e)
-        )
-    })?;
+    };
+    let target: PathBuf =
+        std::env::current_exe().map_err(|e| io("find", Path::new("ward's own path"), e))?;
+    // What each name needs: None (already ward itself), Some(replace).
+    let mut plan = Vec::new();
     for name in all_names() {
         let link = dir.join(name);
-        if let Ok(meta) = std::fs::symlink_metadata(&link) {
-            if meta.file_type().is_symlink() {
-                std::fs::remove_file(&link).map_err(|e| {
-                    format!(
-                        "cannot replace {}: {}",
-                        link.display(),
-                        crate::error::describe_io(&e)
-                    )
-                })?;
-            } else if link == target {
-                continue;
-            } else {
+        match std::fs::symlink_metadata(&link) {
+            Ok(meta) if meta.file_type().is_symlink() => plan.push((link, Some(true))),
+            Ok(_) if link == target => plan.push((link, None)),
+            Ok(_) => {
                 return Err(format!(
-                    "{} exists and is not a symlink; not replacing it",
+                    "{} exists and is not a symlink; nothing was installed (move it away, or \
+                     install into another directory)",
                     link.display()
                 ));
             }
+            Err(_) => plan.push((link, Some(false))),
         }
-        std::os::unix::fs::symlink(&target, &link).map_err(|e| {
-            format!(
-                "cannot create {}: {}",
-                link.display(),
-                crate::error::describe_io(&e)
-            )
-        })?;
     }
-    Ok(())
+    std::fs::create_dir_all(dir).map_err(|e| io("create", dir, e))?;
+    let mut report = String::new();
+    for (link, action) in plan {
+        let Some(replace) = action else {
+            report.push_str(&format!("kept {} (ward itself)\n", link.display()));
+            continue;
+        };
+        if replace {
+            std::fs::remove_file(&link).map_err(|e| io("replace", &link, e))?;
+        }
+        std::os::unix::fs::symlink(&target, &link).map_err(|e| io("create", &link, e))?;
+        let verb = if replace { "replaced" } else { "created" };
+        report.push_str(&format!(
+            "{verb} {} -> {}\n",
+            link.display(),
+            target.display()
+        ));
+    }
+    Ok(report)
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use crate::error::Error;
+use crate::redact::quoted;
 
 /// Signal names, index = number (0 unused). Real-time signals are handled separately.
 const SIGNAL_NAMES: [&str; 32] = [
@@ -63,7 +64,12 @@ pub fn parse_signal(text: &str) -> Result<i32, String> {
     } else {
         None
     };
-    found.ok_or_else(|| format!("unknown signal {text:?} (use a name like TERM or a number 1-64)"))
+    found.ok_or_else(|| {
+        format!(
+            "unknown signal {} (use a name like TERM or a number 1-64)",
+            quoted(text)
+        )
+    })
 }
 
 /// A readable name: `SIGTERM`, `SIGRTMIN+3`, `SIG32`.
@@ -77,10 +83,42 @@ pub fn signal_name(sig: i32) -> String {
     }
 }
 
-/// Parses a duration: `500ms`, `2s`, `1.5s`, `1m`, `1h`, `0`; a bare number means seconds.
-/// (Fixed-point, no floating point: that keeps float formatting out of the binary.)
+/// The longest duration ward takes anywhere (options, twins, docker-compose-wait's WAIT_*
+/// seconds): 100 years. Every duration ward is given goes through [`parse_duration`] or
+/// [`parse_seconds`], so `Instant::now() + d`, and sums of two of them, cannot overflow.
+pub const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// A later moment: `now + d`, or the latest moment ward uses (now + [`MAX_DURATION`]) if `d`
+/// is longer (never a panic).
+pub fn later(d: Duration) -> std::time::Instant {
+    let now = std::time::Instant::now();
+    now.checked_add(d.min(MAX_DURATION)).unwrap_or(now)
+}
+
+/// Parses a whole number of seconds (docker-compose-wait's variables), at most
+/// [`MAX_DURATION`].
+pub fn parse_seconds(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("invalid number of seconds {}", quoted(t)));
+    }
+    t.parse::<u64>()
+        .ok()
+        .map(Duration::from_secs)
+        .filter(|d| *d <= MAX_DURATION)
+        .ok_or_else(|| format!("{} seconds is too long (at most 100 years)", quoted(t)))
+}
+
+/// Parses a duration: `500ms`, `2s`, `1.5s`, `1m`, `1h`, `0`; a bare number means seconds; at
+/// most [`MAX_DURATION`]. (Fixed-point, no floating point: that keeps float formatting out of
+/// the binary.)
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let bad = || format!("invalid duration {text:?} (use e.g. 500ms, 2s, 1.5s, 1m)");
+    let bad = || {
+        format!(
+            "invalid duration {} (use e.g. 500ms, 2s, 1.5s, 1m; at most 100 years)",
+            quoted(text)
+        )
+    };
     let t = text.trim();
     let split = t
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -111,7 +149,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let nanos = whole
         .checked_mul(unit_nanos)
         .and_then(|n| n.checked_add(frac_nanos * unit_nanos / 1_000_000_000))
-        .filter(|&n| n < 100 * 365 * 24 * 3600 * 1_000_000_000)
+        .filter(|&n| n <= MAX_DURATION.as_nanos())
         .ok_or_else(bad)?;
     Ok(Duration::new(
         (nanos / 1_000_000_000) as u64,
@@ -135,7 +173,7 @@ pub fn format_duration(d: Duration) -> String {
 pub fn parse_exit_code(text: &str) -> Result<u8, String> {
     text.trim()
         .parse::<u8>()
-        .map_err(|_| format!("invalid exit code {text:?} (use 0-255)"))
+        .map_err(|_| format!("invalid exit code {} (use 0-255)", quoted(text)))
 }
 
 /// Parses a boolean environment value: 1/true/yes/on, or 0/false/no/off/empty.
@@ -143,7 +181,10 @@ pub fn parse_bool(text: &str) -> Result<bool, String> {
     match text.trim().to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" => Ok(true),
         "0" | "false" | "no" | "off" | "" => Ok(false),
-        _ => Err(format!("invalid boolean {text:?} (use 1/0, true/false)")),
+        _ => Err(format!(
+            "invalid boolean {} (use 1/0, true/false)",
+            quoted(text)
+        )),
     }
 }
 
@@ -264,6 +305,28 @@ pub fn parse_opt<T>(
 ) -> Result<T, Error> {
     let text = option_text(option, value)?;
     parse(&text).map_err(|e| bad_value(option, e))
+}
+
+/// The one wording for an option no applet takes: `unknown option '--frob'; see 'ward init
+/// --help'` (`see` is what follows the semicolon).
+pub fn unknown_option(arg: &lexopt::Arg<'_>, see: &str) -> Error {
+    let name = match arg {
+        lexopt::Arg::Short(c) => format!("-{c}"),
+        lexopt::Arg::Long(s) => format!("--{s}"),
+        lexopt::Arg::Value(v) => v.to_string_lossy().into_owned(),
+    };
+    Error::usage(format!("unknown option '{name}'; {see}"))
+}
+
+/// `-h`, `--help` or `--version` with other arguments: a usage error, never help and exit 0 (a
+/// HEALTHCHECK typed `-h 'Authorization: ...'` must not pass forever).
+pub fn meta_with_others(flag: &str) -> Error {
+    let hint = if flag == "-h" {
+        " (a request header is -H)"
+    } else {
+        ""
+    };
+    Error::usage(format!("{flag} takes no other arguments{hint}"))
 }
 
 /// Writes to stdout, ignoring errors (a closed pipe must not turn into a panic).

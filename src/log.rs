@@ -18,10 +18,6 @@ pub fn set_applet(name: &'static str) {
     let _ = APPLET.set(name);
 }
 
-pub fn applet() -> &'static str {
-    APPLET.get().copied().unwrap_or("ward")
-}
-
 pub fn set_level(level: u8) {
     LEVEL.store(level, Ordering::Relaxed);
 }
@@ -40,7 +36,7 @@ pub fn one_line(text: &str, max: usize) -> String {
     for c in text.chars() {
         let mut piece = [0u8; 4];
         let escaped;
-        let piece: &str = if c.is_control() && c != '\t' {
+        let piece: &str = if c.is_control() {
             escaped = c.escape_default().to_string();
             &escaped
         } else {
@@ -71,11 +67,17 @@ pub fn emit(level: u8, args: fmt::Arguments<'_>) {
         WARN => "warning: ",
         _ => "",
     };
-    line(&format!(
-        "ward {}[{}]: {tag}{args}",
-        applet(),
-        std::process::id()
-    ));
+    said(format_args!("{tag}{args}"));
+}
+
+/// Writes `ward <applet>[<pid>]: <text>` (`ward[<pid>]: ` before an applet is chosen), whatever
+/// the level: errors, and the lines a user asked for.
+pub fn said(args: fmt::Arguments<'_>) {
+    let pid = std::process::id();
+    match APPLET.get() {
+        Some(applet) => line(&format!("ward {applet}[{pid}]: {args}")),
+        None => line(&format!("ward[{pid}]: {args}")),
+    }
 }
 
 // The level is checked before the arguments are evaluated: a disabled message costs nothing
@@ -113,7 +115,7 @@ mod tests {
 
     #[test]
     fn one_line_escapes_and_cuts() {
-        assert_eq!(one_line("a\nb\rc\td", 100), "a\\nb\\rc\td");
+        assert_eq!(one_line("a\nb\rc\td", 100), "a\\nb\\rc\\td");
         let long = "é".repeat(200);
         let cut = one_line(&long, 299);
         assert!(cut.len() <= 299 && cut.ends_with("..."), "{}", cut.len());

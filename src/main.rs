@@ -17,6 +17,7 @@ mod exit;
 mod health;
 mod init;
 mod log;
+mod redact;
 #[allow(unsafe_code)]
 mod sys;
 mod wait;

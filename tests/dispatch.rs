@@ -165,3 +165,131 @@ fn install_creates_working_symlinks() {
     assert!(stderr(&out).contains("not a symlink"), "{}", stderr(&out));
     assert_eq!(std::fs::read_to_string(bin.join("tini")).unwrap(), "mine");
 }
+
+/// --install says what it created, checks every name before it makes any link (a conflict
+/// leaves the directory as it was), and refuses an empty directory name.
+#[test]
+fn install_reports_and_is_all_or_nothing() {
+    let dir = TempDir::new("install2");
+    let bin = dir.join("bin");
+    let install = |path: &std::path::Path| {
+        output_within(
+            ward_cmd([std::ffi::OsStr::new("--install"), path.as_os_str()]),
+            T,
+        )
+    };
+    let out = install(&bin);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let said = stdout(&out);
+    assert_eq!(said.lines().count(), 6, "{said}");
+    assert!(said.lines().all(|l| l.starts_with("created ")), "{said}");
+    assert!(
+        said.contains(&format!("{}/wait -> ", bin.display())),
+        "{said}"
+    );
+    let again = stdout(&install(&bin));
+    assert!(again.lines().all(|l| l.starts_with("replaced ")), "{again}");
+
+    // A conflict on the last name: nothing is created in a fresh directory.
+    let fresh = dir.join("fresh");
+    std::fs::create_dir_all(&fresh).unwrap();
+    std::fs::write(fresh.join("wait"), "mine").unwrap();
+    let out = install(&fresh);
+    assert_eq!(code(&out), 1);
+    let err = stderr(&out);
+    assert!(
+        err.starts_with("ward[") && err.contains("nothing was installed"),
+        "{err}"
+    );
+    let left: Vec<_> = std::fs::read_dir(&fresh).unwrap().collect();
+    assert_eq!(left.len(), 1, "a partial set of links was left behind");
+
+    let out = output_within(ward_cmd(["--install", ""]), T);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("--install expects"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// Every applet answers --version; one wording for unknown options everywhere; help or
+/// --version with other arguments is a usage error with the applet's usage code; every error
+/// line carries the applet and ward's pid.
+#[test]
+fn every_applet_speaks_the_same_way() {
+    let version = format!("ward {}\n", env!("CARGO_PKG_VERSION"));
+    for applet in ["init", "health", "wait"] {
+        let out = output_within(ward_cmd([applet, "--version"]), T);
+        assert_eq!(code(&out), 0, "{applet}: {}", stderr(&out));
+        assert_eq!(stdout(&out), version, "{applet}");
+    }
+    let out = output_within(ward_cmd(["tini", "--version"]), T);
+    assert!(
+        stdout(&out).starts_with("tini version "),
+        "{}",
+        stdout(&out)
+    );
+
+    for (applet, usage) in [("init", 2), ("health", 1), ("wait", 2), ("tini", 1)] {
+        let out = output_within(ward_cmd([applet, "--frob", "x"]), T);
+        assert_eq!(code(&out), usage, "{applet}");
+        let err = stderr(&out);
+        let prefix = format!("ward {applet}[");
+        assert!(err.starts_with(&prefix), "{applet}: {err}");
+        assert!(
+            err.contains("]: unknown option '--frob'; "),
+            "{applet}: {err}"
+        );
+        assert_eq!(err.lines().count(), 1, "{err}");
+        for meta in ["-h", "--help", "--version"] {
+            let out = output_within(ward_cmd([applet, meta, "x"]), T);
+            assert_eq!(code(&out), usage, "{applet} {meta} x: {}", stderr(&out));
+            assert!(out.stdout.is_empty(), "{applet} {meta} x printed help");
+            assert!(
+                stderr(&out).contains(&format!("{meta} takes no other arguments")),
+                "{applet} {meta}: {}",
+                stderr(&out)
+            );
+        }
+    }
+    let out = output_within(ward_cmd(["--frob"]), T);
+    assert!(
+        stderr(&out).starts_with("ward[") && stderr(&out).contains("unknown option '--frob'"),
+        "{}",
+        stderr(&out)
+    );
+
+    // `ward wait TARGET PROGRAM` without `--`: the error says where the -- goes.
+    let out = output_within(ward_cmd(["wait", "tcp://127.0.0.1:1", "echo", "ready"]), T);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("put -- before it: ward wait TARGET... -- PROGRAM"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// `ward --help` lists the applets in one aligned table: every description starts in the same
+/// column.
+#[test]
+fn help_table_is_aligned() {
+    let out = output_within(ward_cmd(["--help"]), T);
+    let text = stdout(&out);
+    let rows: Vec<&str> = text
+        .lines()
+        .skip_while(|l| *l != "Applets:")
+        .skip(1)
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert_eq!(rows.len(), 4, "{text}");
+    let column = |row: &str| {
+        let names_end = row.trim_start().find("  ").unwrap() + 2;
+        let rest = &row.trim_start()[names_end..];
+        row.len() - rest.trim_start().len()
+    };
+    let first = column(rows[0]);
+    for row in &rows {
+        assert_eq!(column(row), first, "{text}");
+    }
+}

@@ -1,6 +1,6 @@
 //! End to end on the real Docker engine: FROM-scratch images holding only the static ward and a
 //! static test app (examples/e2e_app.rs, built for musl), built locally (no registry needed).
-//! Without a Docker engine these tests skip visibly, or fail under WARD_REQUIRE_ALL=1.
+//! Without a Docker engine these tests fail, naming what is missing.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -36,7 +36,7 @@ fn docker_available() -> bool {
     })
 }
 
-fn require_docker() -> bool {
+fn require_docker() {
     require("a Docker engine (docker info)", docker_available())
 }
 
@@ -49,33 +49,16 @@ fn is_static(path: &Path) -> bool {
     text.contains("statically linked") || text.contains("static-pie linked")
 }
 
-/// Builds the musl artifacts the images need, once per test run, in target/e2e (so the outer
-/// cargo's build directory is left alone). $WARD_STATIC_BIN / $WARD_E2E_APP skip the build.
+/// Builds the musl artifacts the images need, once per test run, in target/e2e.
+/// $WARD_STATIC_BIN / $WARD_E2E_APP skip the build.
 fn musl_build(args: &[&str], artifact: &str) -> PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let target_dir = root.join("target/e2e");
-    let mut cmd = Command::new(cargo);
-    cmd.current_dir(root)
-        .args([
-            "build",
-            "--release",
-            "--quiet",
-            "--target",
-            "x86_64-unknown-linux-musl",
-        ])
-        .arg("--target-dir")
-        .arg(&target_dir)
-        .args(args);
-    let out = output_within(cmd, Duration::from_secs(900));
-    assert!(
-        out.status.success(),
-        "building {artifact} for musl failed: {}",
-        stderr(&out)
-    );
-    target_dir
-        .join("x86_64-unknown-linux-musl/release")
-        .join(artifact)
+    let mut all = vec!["--release", "--target", "x86_64-unknown-linux-musl"];
+    all.extend_from_slice(args);
+    cargo_build(
+        "e2e",
+        &all,
+        &format!("x86_64-unknown-linux-musl/release/{artifact}"),
+    )
 }
 
 fn static_ward() -> PathBuf {
@@ -122,7 +105,18 @@ impl Image {
         std::fs::copy(app(), dir.join("app")).unwrap();
         std::fs::write(dir.join("Dockerfile"), format!("FROM scratch\n{lines}\n")).unwrap();
         let name = format!("{}:test", unique(tag));
-        docker_ok(&["build", "-q", "-t", &name, dir.path().to_str().unwrap()]);
+        // --no-cache: every layer of this image is its own. Tests build in parallel, and with
+        // the cache one test's `docker rmi` could delete an intermediate image that another
+        // build had just picked as its parent ("unknown parent image ID", "No such image").
+        docker_ok(&[
+            "build",
+            "-q",
+            "--no-cache",
+            "--force-rm",
+            "-t",
+            &name,
+            dir.path().to_str().unwrap(),
+        ]);
         Image(name)
     }
 }
@@ -190,9 +184,7 @@ fn with_ward(extra: &str) -> String {
 
 #[test]
 fn healthcheck_goes_starting_healthy_unhealthy_with_the_reason_in_the_log() {
-    if !require_docker() {
-        return;
-    }
+    require_docker();
     let image = Image::build(
         "health",
         &with_ward(
@@ -223,9 +215,7 @@ fn healthcheck_goes_starting_healthy_unhealthy_with_the_reason_in_the_log() {
 
 #[test]
 fn docker_stop_reaches_the_app_and_its_exit_code_comes_back() {
-    if !require_docker() {
-        return;
-    }
+    require_docker();
     // The app handles SIGTERM and exits 42.
     let image = Image::build("stop", &with_ward(""));
     let c = Container::run(&image, &[], &["/app", "serve", "8080", "42"]);
@@ -259,9 +249,7 @@ fn zombies_under(pid: u32) -> usize {
 
 #[test]
 fn orphans_are_reaped_inside_the_container() {
-    if !require_docker() {
-        return;
-    }
+    require_docker();
     let image = Image::build("orphans", &with_ward(""));
     let c = Container::run(&image, &[], &["/app", "orphans", "40"]);
     assert!(wait_until(T, || c.logs().contains("app: left 40 orphans")));
@@ -287,9 +275,7 @@ fn orphans_are_reaped_inside_the_container() {
 
 #[test]
 fn runs_unprivileged_read_only_without_etc_tmp_or_shell() {
-    if !require_docker() {
-        return;
-    }
+    require_docker();
     let image = Image::build("hardened", &with_ward("USER 65532:65532"));
     let c = Container::run(
         &image,
@@ -357,9 +343,7 @@ fn extra_processes(pid1: u32) -> Vec<u32> {
 
 #[test]
 fn docker_exec_probe_behaves_like_a_kubernetes_exec_probe() {
-    if !require_docker() {
-        return;
-    }
+    require_docker();
     let image = Image::build("exec", &with_ward(""));
     let c = Container::run(&image, &[], &["/app", "serve", "8080"]);
     assert!(wait_until(T, || c.logs().contains("app: serving")));
@@ -421,9 +405,7 @@ fn docker_exec_probe_behaves_like_a_kubernetes_exec_probe() {
 
 #[test]
 fn tini_named_entrypoint_behaves_like_init() {
-    if !require_docker() {
-        return;
-    }
+    require_docker();
     let image = Image::build(
         "tini",
         "COPY ward /tini\nCOPY app /app\nENTRYPOINT [\"/tini\", \"--\", \"/app\"]",
@@ -457,9 +439,7 @@ fn tini_named_entrypoint_behaves_like_init() {
 /// the container to healthy, and docker stop returns the app's code.
 #[test]
 fn dockerfile_example_final_stage_works() {
-    if !require_docker() {
-        return;
-    }
+    require_docker();
     let text =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Dockerfile.example"))
             .unwrap();

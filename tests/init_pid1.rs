@@ -10,9 +10,7 @@ const T: Duration = Duration::from_secs(60);
 
 #[test]
 fn exit_codes_as_pid1() {
-    if !require_pidns() {
-        return;
-    }
+    require_pidns();
     for (script, want) in [
         ("exit 0", 0),
         ("exit 1", 1),
@@ -35,9 +33,7 @@ fn exit_codes_as_pid1() {
 
 #[test]
 fn a_burst_of_1000_orphans_leaves_no_zombie() {
-    if !require_pidns() {
-        return;
-    }
+    require_pidns();
     // 1000 orphans exit at about the same time (SIGCHLD coalesces); the child then counts
     // zombies in the namespace until there are none, or gives up after 30 s and reports them.
     let script = r#"
@@ -63,9 +59,7 @@ fn a_burst_of_1000_orphans_leaves_no_zombie() {
 
 #[test]
 fn idle_init_makes_no_context_switches() {
-    if !require_pidns() {
-        return;
-    }
+    require_pidns();
     let mut cmd = ward_pid1_cmd(["init", "--", "sleep", "100"]);
     cmd.stdout(Stdio::null()).stderr(Stdio::piped());
     let child = cmd.spawn().unwrap();

@@ -54,7 +54,7 @@ fn exec_failures_are_127_and_126_with_one_line() {
         let err = stderr(&out);
         assert_eq!(err.lines().count(), 1, "{err}");
         assert!(
-            err.starts_with("ward init: ") && err.contains(&program),
+            err.starts_with("ward init[") && err.contains(&program),
             "{err}"
         );
     }
@@ -108,8 +108,8 @@ fn child_inherits_the_original_signal_state() {
         ),
     ];
     for pid1 in [false, true] {
-        if pid1 && !require_pidns() {
-            continue;
+        if pid1 {
+            require_pidns();
         }
         for (blocked, ignored) in cases {
             let mut cmd = if pid1 {
@@ -235,17 +235,16 @@ fn leftovers_get_sigterm_and_time_to_exit() {
         leftover_trap_runs(false, "5s"),
         "subreaper: the leftover's TERM trap did not run"
     );
-    if require_pidns() {
-        assert!(
-            leftover_trap_runs(true, "5s"),
-            "PID 1: the leftover's TERM trap did not run"
-        );
-        // tini's behaviour on request: no grace, the kernel SIGKILLs the rest with PID 1.
-        assert!(
-            !leftover_trap_runs(true, "0"),
-            "PID 1 with --grace 0 still signalled leftovers"
-        );
-    }
+    require_pidns();
+    assert!(
+        leftover_trap_runs(true, "5s"),
+        "PID 1: the leftover's TERM trap did not run"
+    );
+    // tini's behaviour on request: no grace, the kernel SIGKILLs the rest with PID 1.
+    assert!(
+        !leftover_trap_runs(true, "0"),
+        "PID 1 with --grace 0 still signalled leftovers"
+    );
 }
 
 #[test]
@@ -274,8 +273,8 @@ fn leftovers_that_ignore_sigterm_are_killed_after_the_grace() {
 #[test]
 fn kill_after_ends_a_child_that_ignores_sigterm() {
     for pid1 in [false, true] {
-        if pid1 && !require_pidns() {
-            continue;
+        if pid1 {
+            require_pidns();
         }
         let dir = TempDir::new("killafter");
         let ready = dir.join("ready");
@@ -432,8 +431,8 @@ fn sigchld_ignored_by_the_parent_does_not_blind_ward() {
 #[test]
 fn a_stopped_leftover_still_gets_to_handle_sigterm() {
     for pid1 in [false, true] {
-        if pid1 && !require_pidns() {
-            continue;
+        if pid1 {
+            require_pidns();
         }
         let dir = TempDir::new("stopped");
         let (t, r) = (dir.join("trapped"), dir.join("ready"));

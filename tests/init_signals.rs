@@ -100,27 +100,21 @@ fn forwards_everything(pid1: bool) {
 
 #[test]
 fn every_signal_reaches_the_child_when_ward_is_pid1() {
-    if require_python().is_none() {
-        return;
-    }
-    if require_pidns() {
-        forwards_everything(true);
-    }
+    require_python();
+    require_pidns();
+    forwards_everything(true);
 }
 
 #[test]
 fn every_signal_reaches_the_child_when_ward_is_a_subreaper() {
-    if require_python().is_none() {
-        return;
-    }
+    require_python();
     forwards_everything(false);
 }
 
 #[test]
 fn sent_fault_signals_are_forwarded_from_inside_the_namespace_too() {
-    if require_python().is_none() || !require_pidns() {
-        return;
-    }
+    require_python();
+    require_pidns();
     // kill from a process inside ward's own namespace (si_pid != 0), as `kill` in a
     // `docker exec` would.
     let c = start_catcher(true, &[]);
@@ -160,9 +154,7 @@ fn sent_fault_signals_are_forwarded_from_inside_the_namespace_too() {
 
 #[test]
 fn rewrite_and_drop() {
-    if require_python().is_none() {
-        return;
-    }
+    require_python();
     let c = start_catcher(
         false,
         &[
@@ -199,9 +191,7 @@ fn rewrite_and_drop() {
 /// ward, not a signal for the app: it must not be forwarded.
 #[test]
 fn sigpipe_raised_at_ward_is_not_forwarded() {
-    if require_python().is_none() {
-        return;
-    }
+    require_python();
     let py = python().unwrap();
     let dir = TempDir::new("ownpipe");
     let catcher = write_catcher(&dir);

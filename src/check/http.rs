@@ -464,13 +464,18 @@ impl Exchange {
             eof: false,
         };
         let mut body: Vec<u8> = Vec::new();
-        let found =
-            |body: &[u8]| !needle.is_empty() && body.windows(needle.len()).any(|w| w == needle);
+        // Linear whatever the chunking: each pass searches only what arrived since the last
+        // one, plus the needle's length minus one before it (a match may straddle the two).
+        let mut searched: usize = 0;
         let mut remaining_in_chunk: usize = 0;
         let mut left = length;
         loop {
-            if found(&body) {
-                return Ok(true);
+            if !needle.is_empty() && body.len() >= needle.len() {
+                let from = searched.saturating_sub(needle.len() - 1);
+                if body[from..].windows(needle.len()).any(|w| w == needle) {
+                    return Ok(true);
+                }
+                searched = body.len();
             }
             if body.len() >= BODY_LIMIT {
                 self.truncated = true;

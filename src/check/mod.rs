@@ -29,7 +29,7 @@ pub struct Deadline {
 impl Deadline {
     pub fn after(total: Duration) -> Deadline {
         Deadline {
-            end: Instant::now() + total,
+            end: crate::cli::later(total),
             total,
         }
     }

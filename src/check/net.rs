@@ -22,7 +22,7 @@ pub fn resolve(
     deadline: &Deadline,
     progress: &Progress,
 ) -> Result<Vec<SocketAddr>, Failure> {
-    if let Ok(ip) = host.parse::<IpAddr>() {
+    if let Some(ip) = super::target::ip_literal(host) {
         return Ok(vec![SocketAddr::new(ip, port)]);
     }
     let lower = host.trim_end_matches('.').to_ascii_lowercase();

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::cli::{self, parse_env, parse_opt};
 use crate::error::Error;
+use crate::redact::quoted;
 
 /// Default limit of one connection attempt (each resolved address gets its own).
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -28,7 +29,12 @@ impl StatusSet {
 
     /// Parses `200,204`, `200-299`, `2xx` and mixes of them.
     pub fn parse(text: &str) -> Result<StatusSet, String> {
-        let bad = || format!("invalid status list {text:?} (use e.g. 200,204 or 200-299 or 2xx)");
+        let bad = || {
+            format!(
+                "invalid status list {} (use e.g. 200,204 or 200-299 or 2xx)",
+                quoted(text)
+            )
+        };
         let code = |s: &str| -> Option<u16> {
             s.trim()
                 .parse::<u16>()
@@ -97,9 +103,20 @@ pub struct Prepared {
     tls: std::sync::OnceLock<Result<super::tls::Setup, String>>,
 }
 
+/// The most targets one health, wait or init --wait takes: each is checked by a thread of its
+/// own, and thousands of them would overrun the deadline and the memory a probe may use.
+pub const MAX_TARGETS: usize = 64;
+
 impl Prepared {
-    /// When one of `targets` is https, the TLS files are read (and checked) now.
+    /// When one of `targets` is https, the TLS files are read (and checked) now. More than
+    /// [`MAX_TARGETS`] targets is a usage error.
     pub fn new(opts: CheckOptions, targets: &[super::Target]) -> Result<Prepared, Error> {
+        if targets.len() > MAX_TARGETS {
+            return Err(Error::usage(format!(
+                "too many targets ({}; at most {MAX_TARGETS})",
+                targets.len()
+            )));
+        }
         let needs_tls = targets
             .iter()
             .any(|t| matches!(t, super::Target::Http(u) if u.scheme == super::Scheme::Https));
@@ -145,8 +162,8 @@ impl Key {
     /// The usage error for an option nobody takes.
     pub fn unexpected(&self) -> String {
         match self {
-            Key::Short(c) => format!("invalid option '-{c}'"),
-            Key::Long(s) => format!("invalid option '--{s}'"),
+            Key::Short(c) => format!("unknown option '-{c}'"),
+            Key::Long(s) => format!("unknown option '--{s}'"),
         }
     }
 
@@ -160,13 +177,13 @@ impl Key {
 
 /// The command line of an applet that checks targets (health, wait): check options are
 /// collected, positional words are targets, and any other option is offered to `other`, which
-/// takes its value from the parser and returns false for an option it does not know. Returns
-/// None when help was asked for (the caller prints it).
+/// takes its value from the parser and returns false for an option it does not know. Help alone
+/// on the line is answered before this parser runs (applet.rs); here it is a usage error.
 pub fn parse_command_line(
     args: Vec<std::ffi::OsString>,
     applet: &str,
     mut other: impl FnMut(&Key, &mut lexopt::Parser) -> Result<bool, Error>,
-) -> Result<Option<(CheckArgs, Vec<String>)>, Error> {
+) -> Result<(CheckArgs, Vec<String>), Error> {
     let mut checks = CheckArgs::default();
     let mut targets = Vec::new();
     let mut parser = lexopt::Parser::from_args(args);
@@ -178,8 +195,13 @@ pub fn parse_command_line(
         };
         match (key, value) {
             (Some(key), _) => {
-                if key.is(Some('h'), "help") {
-                    return Ok(None);
+                if key.is(Some('h'), "help") || key.is(None, "version") {
+                    let flag = match key {
+                        Key::Short(_) => "-h",
+                        Key::Long(ref s) if s == "help" => "--help",
+                        Key::Long(_) => "--version",
+                    };
+                    return Err(cli::meta_with_others(flag));
                 }
                 if !checks.take(&key, &mut parser)? && !other(&key, &mut parser)? {
                     return Err(Error::usage(format!(
@@ -195,7 +217,7 @@ pub fn parse_command_line(
             (None, None) => {}
         }
     }
-    Ok(Some((checks, targets)))
+    Ok((checks, targets))
 }
 
 /// Check options being collected: environment first, then the command line.
@@ -227,7 +249,7 @@ pub fn parse_positive(text: &str) -> Result<Duration, String> {
 fn parse_method(text: &str) -> Result<String, String> {
     let m = text.trim();
     if m.is_empty() || !m.bytes().all(is_token) {
-        return Err(format!("invalid method {m:?}"));
+        return Err(format!("invalid method {}", quoted(m)));
     }
     Ok(m.to_ascii_uppercase())
 }

@@ -58,10 +58,13 @@ pub fn parse(text: &str) -> Result<Proxy, String> {
     let t = text.trim().trim_end_matches('/');
     let rest = match t.split_once("://") {
         Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") => rest,
-        Some((scheme, _)) => {
+        Some((scheme, _)) if scheme.bytes().all(|b| b.is_ascii_alphanumeric()) => {
             return Err(format!(
                 "{scheme}:// proxies are not supported (only http:// proxies)"
             ));
+        }
+        Some(_) => {
+            return Err("invalid proxy setting (use http://[USER:PASSWORD@]HOST[:PORT])".into());
         }
         None => t,
     };

@@ -5,6 +5,8 @@ use std::fmt;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
+use crate::redact::quoted;
+
 /// The forms every message about a bad target lists.
 pub const FORMS: &str =
     "http://HOST[:PORT]/PATH, https://HOST[:PORT]/PATH, tcp://HOST:PORT or unix:///PATH";
@@ -107,11 +109,18 @@ impl Url {
         })
     }
 
-    /// Resolves a redirect's Location against this URL.
+    /// Resolves a redirect's Location against this URL. Only http and https locations are
+    /// followed: `ftp://host/x` is an error, not a relative path.
     pub fn join(&self, location: &str) -> Result<Url, String> {
         let loc = location.trim();
         if strip_prefix_ci(loc, "http://").is_some() || strip_prefix_ci(loc, "https://").is_some() {
             return Url::parse(loc);
+        }
+        if let Some(scheme) = uri_scheme(loc) {
+            return Err(format!(
+                "the location is a {}: URL; only http and https redirects are followed",
+                scheme.to_ascii_lowercase()
+            ));
         }
         let mut next = self.clone();
         if let Some(rest) = loc.strip_prefix("//") {
@@ -138,6 +147,16 @@ impl Url {
         }
         Ok(next)
     }
+}
+
+/// The scheme of an absolute URI (RFC 3986: a letter, then letters, digits, `+`, `-` or `.`,
+/// then `:`), if `text` starts with one. `/x`, `x/y:z` and `?q` have none.
+fn uri_scheme(text: &str) -> Option<&str> {
+    let (scheme, _) = text.split_once(':')?;
+    let mut bytes = scheme.bytes();
+    let first = bytes.next()?;
+    (first.is_ascii_alphabetic() && bytes.all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b)))
+        .then_some(scheme)
 }
 
 fn strip_prefix_ci<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
@@ -209,22 +228,68 @@ fn percent_decode(text: &str) -> Result<String, String> {
     String::from_utf8(out).map_err(|_| "URL credentials are not valid UTF-8".to_string())
 }
 
-/// Whether a host is the local machine's loopback: `localhost`, `*.localhost`, 127.0.0.0/8,
-/// ::1 (and ::ffff:127.x). Loopback targets never go through a proxy.
+/// The address a host written as an IP literal means, however it is spelled: IPv6, dotted
+/// IPv4, and every form the C library's inet_aton (and so getaddrinfo) takes: fewer than four
+/// parts (`127.1`, `127.0.1`), one number (`2130706433`), hex (`0x7f000001`) and octal
+/// (`0177.0.0.1`) parts. None for a host name. This is the one place that decides what a
+/// literal means, both for connecting and for "is this loopback".
+pub fn ip_literal(host: &str) -> Option<IpAddr> {
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Some(ip);
+    }
+    let parts: Vec<&str> = host.split('.').collect();
+    if parts.len() > 4 {
+        return None;
+    }
+    let mut numbers = Vec::with_capacity(parts.len());
+    for part in &parts {
+        let (digits, radix) =
+            if let Some(hex) = part.strip_prefix("0x").or_else(|| part.strip_prefix("0X")) {
+                (hex, 16)
+            } else if part.len() > 1 && part.starts_with('0') {
+                (&part[1..], 8)
+            } else {
+                (*part, 10)
+            };
+        if digits.is_empty() && radix != 8 || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        numbers.push(u32::from_str_radix(digits, radix).ok()?);
+    }
+    let (last, head) = numbers.split_last()?;
+    if head.iter().any(|&n| n > 255) {
+        return None;
+    }
+    let last_bits = 8 * (4 - head.len() as u32);
+    if last_bits < 32 && *last >> last_bits != 0 {
+        return None;
+    }
+    let mut value = *last;
+    for (i, &n) in head.iter().enumerate() {
+        value |= n << (24 - 8 * i as u32);
+    }
+    Some(IpAddr::V4(std::net::Ipv4Addr::from(value)))
+}
+
+/// Whether a host is the local machine's loopback: `localhost`, `*.localhost`, 127.0.0.0/8 in
+/// any spelling [`ip_literal`] takes, ::1, and IPv4-mapped ::ffff:127.x. Loopback targets
+/// never go through a proxy.
 pub fn is_loopback(host: &str) -> bool {
     let h = host.trim_end_matches('.').to_ascii_lowercase();
     if h == "localhost" || h.ends_with(".localhost") {
         return true;
     }
-    match h.parse::<IpAddr>() {
+    match ip_literal(&h) {
         // 0.0.0.0 and :: reach this machine too.
-        Ok(IpAddr::V4(v4)) => v4.is_loopback() || v4.is_unspecified(),
-        Ok(IpAddr::V6(v6)) => {
+        Some(IpAddr::V4(v4)) => v4.is_loopback() || v4.is_unspecified(),
+        Some(IpAddr::V6(v6)) => {
             v6.is_loopback()
                 || v6.is_unspecified()
-                || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+                || v6
+                    .to_ipv4_mapped()
+                    .is_some_and(|v4| v4.is_loopback() || v4.is_unspecified())
         }
-        Err(_) => false,
+        None => false,
     }
 }
 
@@ -247,7 +312,7 @@ impl Target {
     pub fn parse(text: &str, allow_file: bool) -> Result<Target, String> {
         let t = text.trim();
         let lower = t.to_ascii_lowercase();
-        let in_target = |e: String| format!("{e} in target {:?}", redact(t));
+        let in_target = |e: String| format!("{e} in target {}", quoted(t));
         if lower.starts_with("http://") || lower.starts_with("https://") {
             return Url::parse(t).map(Target::Http).map_err(in_target);
         }
@@ -273,7 +338,7 @@ impl Target {
         } else {
             FORMS.to_string()
         };
-        Err(format!("unsupported target {:?} (use {forms})", redact(t)))
+        Err(format!("unsupported target {} (use {forms})", quoted(t)))
     }
 }
 
@@ -281,40 +346,11 @@ fn absolute_path(rest: &str, whole: &str) -> Result<PathBuf, String> {
     if !rest.starts_with('/') || rest.len() < 2 {
         let scheme = whole.split("://").next().unwrap_or("unix");
         return Err(format!(
-            "{:?} needs an absolute path, e.g. {scheme}:///run/app.sock",
-            redact(whole)
+            "{} needs an absolute path, e.g. {scheme}:///run/app.sock",
+            quoted(whole)
         ));
     }
     Ok(PathBuf::from(rest))
-}
-
-/// User input made safe for messages: without `user:password@` (even when the password holds
-/// an unencoded '/'), with the query hidden, at most 60 characters.
-pub fn redact(text: &str) -> String {
-    let mut t = text.to_string();
-    if let Some(i) = t.find("://") {
-        let start = i + 3;
-        let end = t[start..].find(['?', '#']).map_or(t.len(), |j| start + j);
-        if let Some(at) = t[start..end].rfind('@') {
-            t.replace_range(start..start + at + 1, "");
-        }
-    } else if let Some(at) = t.split(['?', '#']).next().and_then(|head| head.rfind('@')) {
-        t.replace_range(..at + 1, "");
-    }
-    if let Some(q) = t.find('?') {
-        t.truncate(q);
-        t.push_str("?…");
-    }
-    short(&t)
-}
-
-/// At most 60 characters of user input for messages.
-fn short(text: &str) -> String {
-    let mut s: String = text.chars().take(60).collect();
-    if s.len() < text.len() {
-        s.push('…');
-    }
-    s
 }
 
 impl fmt::Display for Target {
@@ -381,6 +417,21 @@ mod tests {
         assert_eq!(base.join("c").unwrap().path, "/a/c");
         assert_eq!(base.join("?z").unwrap().path, "/a/b?z");
         assert_eq!(base.join("https://o/p").unwrap().host, "o");
+        for other in [
+            "ftp://h/x",
+            "FILE:///etc/passwd",
+            "javascript:x",
+            "mailto:a@b",
+        ] {
+            let err = base.join(other).unwrap_err();
+            assert!(err.contains("only http and https"), "{other}: {err}");
+        }
+        assert!(
+            base.join("x:y")
+                .unwrap_err()
+                .starts_with("the location is a x: URL")
+        );
+        assert_eq!(base.join("./x:y").unwrap().path, "/a/./x:y");
         let u = base.join("//other:2/p").unwrap();
         assert_eq!(
             (u.host.as_str(), u.port, u.scheme),
@@ -437,7 +488,6 @@ mod tests {
                 assert!(!err.contains(secret), "{err}");
             }
         }
-        assert_eq!(redact("http://u:p@h/x?y"), "http://h/x?…");
     }
 
     #[test]
@@ -452,14 +502,54 @@ mod tests {
             "::ffff:127.0.0.1",
             "0.0.0.0",
             "::",
+            "127.1",
+            "127.0.1",
+            "2130706433",
+            "0x7f000001",
+            "0X7F.1",
+            "0177.0.0.1",
+            "0177.1",
+            "::ffff:7f00:1",
+            "::FFFF:127.9.9.9",
+            "0",
         ] {
             assert!(is_loopback(h), "{h}");
+        }
+        for (text, ip) in [
+            ("127.1", "127.0.0.1"),
+            ("127.0.1", "127.0.0.1"),
+            ("10.65535", "10.0.255.255"),
+            ("2130706433", "127.0.0.1"),
+            ("0x7f000001", "127.0.0.1"),
+            ("0177.0.0.01", "127.0.0.1"),
+            ("00", "0.0.0.0"),
+        ] {
+            assert_eq!(ip_literal(text), ip.parse().ok(), "{text}");
+        }
+        for not_ip in [
+            "example.com",
+            "1.2.3.4.5",
+            "256.1",
+            "1.2.3.256",
+            "08.1.1.1",
+            "0x",
+            "4294967296",
+            "1..1",
+            "",
+            "127.0.0.1.",
+            "0x1g",
+        ] {
+            assert_eq!(ip_literal(not_ip), None, "{not_ip}");
         }
         for h in [
             "example.com",
             "10.0.0.1",
             "localhost.example.com",
             "8.8.8.8",
+            "128.0.0.1",
+            "0x80000001",
+            "::ffff:10.0.0.1",
+            "127.example.com",
         ] {
             assert!(!is_loopback(h), "{h}");
         }

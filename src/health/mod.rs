@@ -13,7 +13,7 @@ use crate::check::options;
 use crate::check::{self, CheckArgs, Deadline, Prepared, Progress, Target};
 use crate::cli::{self, parse_env, parse_opt};
 use crate::error::Error;
-use crate::sys::signals::{self, Received, SigSet};
+use crate::sys::signals::{self, Received};
 use crate::{exit, log};
 
 const APPLET: &str = "health";
@@ -31,29 +31,43 @@ struct Options {
 
 /// `ward health ...`
 pub fn run(inv: Invocation) -> Result<u8, Error> {
-    let Some(opts) = parse(inv.args)? else {
-        return Ok(exit::SUCCESS);
-    };
+    let opts = parse(inv.args)?;
     // Before anything that could take time (reading the TLS files).
     watch_for_termination();
     let prepared = Arc::new(Prepared::new(opts.check.clone(), &opts.targets)?);
     Ok(check_all(&opts, prepared))
 }
 
-/// SIGTERM or SIGINT (Docker or the kubelet giving up, Ctrl-C) ends the check at once with 1.
-/// The signals are blocked before any thread starts, so only this watcher receives them.
+/// A health check exits 0 or 1, always: SIGPIPE is ignored (a closed stderr costs the line,
+/// not the verdict), and every other signal whose default action would end the process
+/// (SIGTERM from Docker or the kubelet giving up, Ctrl-C, HUP, QUIT, USR1, USR2, ALRM, the
+/// real-time signals...) ends the check at once with 1 and one line. They are blocked before any
+/// thread starts, so only this watcher receives them. Faults, stop signals and those ignored by
+/// default keep their usual meaning.
 fn watch_for_termination() {
-    let set = SigSet::EMPTY.with(libc::SIGTERM).with(libc::SIGINT);
+    signals::ignore_sigpipe();
+    let mut set = signals::ALL_BUT_FAULTS;
+    for keep in [
+        libc::SIGKILL,
+        libc::SIGSTOP,
+        libc::SIGPIPE,
+        libc::SIGCHLD,
+        libc::SIGCONT,
+        libc::SIGURG,
+        libc::SIGWINCH,
+        libc::SIGTSTP,
+        libc::SIGTTIN,
+        libc::SIGTTOU,
+    ] {
+        set = set.without(keep);
+    }
     if !signals::block_in_thread(set) {
         return;
     }
     let _ = std::thread::Builder::new().spawn(move || {
         loop {
             if let Received::Signal { signo, .. } = signals::wait(set, None) {
-                log::line(&format!(
-                    "ward health: stopped by {}",
-                    cli::signal_name(signo)
-                ));
+                log::said(format_args!("stopped by {}", cli::signal_name(signo)));
                 std::process::exit(i32::from(exit::FAILURE));
             }
         }
@@ -147,8 +161,8 @@ fn format_took(d: Duration) -> String {
     }
 }
 
-/// Command line and environment. None when help was printed.
-fn parse(args: Vec<OsString>) -> Result<Option<Options>, Error> {
+/// Command line and environment.
+fn parse(args: Vec<OsString>) -> Result<Options, Error> {
     // The command line first (so --help works even with a bad environment); the environment
     // twins fill in what it left out.
     let mut timeout: Option<Duration> = None;
@@ -170,10 +184,7 @@ fn parse(args: Vec<OsString>) -> Result<Option<Options>, Error> {
         }
         Ok(true)
     })?;
-    let Some((checks, mut target_args)) = parsed else {
-        cli::print_stdout(&help());
-        return Ok(None);
-    };
+    let (checks, mut target_args) = parsed;
     let checks = checks.or(CheckArgs::from_env(APPLET)?);
     let timeout = match (timeout, cli::env_twin(APPLET, "timeout")?) {
         (Some(t), _) => t,
@@ -211,13 +222,13 @@ fn parse(args: Vec<OsString>) -> Result<Option<Options>, Error> {
         .iter()
         .map(|t| Target::parse(t, false).map_err(Error::Usage))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(Some(Options {
+    Ok(Options {
         timeout,
         any,
         verbose,
         targets,
         check: checks.finish()?,
-    }))
+    })
 }
 
 pub fn help() -> String {

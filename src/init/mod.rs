@@ -20,7 +20,7 @@ use crate::error::Error;
 use crate::sys::{process, signals};
 use crate::{cli, info, log, warn};
 
-pub use options::{HELP, TINI_HELP};
+pub use options::{HELP, TINI_HELP, tini_version_line};
 use options::{Options, Parsed};
 
 /// `ward init ...`

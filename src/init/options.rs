@@ -8,6 +8,7 @@ use lexopt::prelude::*;
 
 use crate::cli::{self, parse_env, parse_opt};
 use crate::error::Error;
+use crate::redact::quoted;
 use crate::sys::signals::MAX_SIGNAL;
 
 /// Default time the processes left behind get between SIGTERM and SIGKILL.
@@ -39,7 +40,10 @@ impl Rewrites {
     /// Adds one `FROM:TO` rule (TO may be `none`, or 0, to drop).
     fn add(&mut self, spec: &str) -> Result<(), String> {
         let (from, to) = spec.split_once(':').ok_or_else(|| {
-            format!("invalid rewrite {spec:?} (use FROM:TO, e.g. TERM:QUIT or HUP:none)")
+            format!(
+                "invalid rewrite {} (use FROM:TO, e.g. TERM:QUIT or HUP:none)",
+                quoted(spec)
+            )
         })?;
         let from = cli::parse_signal(from)?;
         if [libc::SIGKILL, libc::SIGSTOP, libc::SIGCHLD].contains(&from) {
@@ -81,6 +85,9 @@ pub struct Options {
     /// 0 errors only, 1 warnings (default), 2 info, 3 debug.
     pub verbosity: u8,
     pub warn_reaped: bool,
+    /// Called as tini: `-w` lines use tini's wording (`Reaped zombie process with pid=N`),
+    /// which people and scripts grep for.
+    pub tini_wording: bool,
     /// Targets to wait for before the child is started (`--wait`), validated.
     pub wait: Vec<crate::check::Target>,
     /// Limit of that wait; None waits forever.
@@ -190,6 +197,7 @@ impl Builder {
             remap_exit: self.remap_exit.unwrap_or_default(),
             verbosity: 1 + self.verbose.unwrap_or(0),
             warn_reaped: self.warn_reaped.unwrap_or(false),
+            tini_wording: false,
             wait: self.wait.unwrap_or_default(),
             wait_timeout: match self.wait_timeout.unwrap_or(crate::wait::DEFAULT_TIMEOUT) {
                 t if t.is_zero() => None,
@@ -242,10 +250,10 @@ fn parse_optional_signal(text: &str) -> Result<Option<i32>, String> {
 fn parse_verbose(text: &str) -> Result<u8, String> {
     match text.trim().parse::<u8>() {
         Ok(n) if n <= 3 => Ok(n),
-        Ok(_) => Err(format!("invalid verbosity {text:?} (use 0-3)")),
+        Ok(_) => Err(format!("invalid verbosity {} (use 0-3)", quoted(text))),
         Err(_) => cli::parse_bool(text)
             .map(u8::from)
-            .map_err(|_| format!("invalid verbosity {text:?} (use 0-3)")),
+            .map_err(|_| format!("invalid verbosity {} (use 0-3)", quoted(text))),
     }
 }
 
@@ -298,10 +306,9 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed, Error> {
                     cli::parse_duration,
                 )?)
             }
-            Short('h') | Long("help") => {
-                cli::print_stdout(HELP);
-                return Ok(Parsed::Done(0));
-            }
+            Short('h') => return Err(cli::meta_with_others("-h")),
+            Long("help") => return Err(cli::meta_with_others("--help")),
+            Long("version") => return Err(cli::meta_with_others("--version")),
             Value(program) => {
                 let rest: Vec<OsString> = parser.raw_args()?.collect();
                 if verbose > 0 {
@@ -311,10 +318,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed, Error> {
                 return Ok(Parsed::Run(Box::new(b.build(DEFAULT_GRACE, program, rest))));
             }
             _ => {
-                return Err(Error::usage(format!(
-                    "{}; see 'ward init --help'",
-                    arg.unexpected()
-                )));
+                return Err(cli::unknown_option(&arg, "see 'ward init --help'"));
             }
         }
     }
@@ -333,10 +337,6 @@ pub fn tini_version_line() -> String {
 /// and TINI_VERBOSITY, with tini's presence-based meaning). No grace period by default, as in
 /// tini; the WARD_INIT_* twins still apply.
 pub fn parse_tini(args: Vec<OsString>) -> Result<Parsed, Error> {
-    if args.len() == 1 && args[0] == "--version" {
-        cli::print_stdout(&tini_version_line());
-        return Ok(Parsed::Done(0));
-    }
     let mut b = Builder::default();
     if std::env::var_os("TINI_KILL_PROCESS_GROUP").is_some() {
         b.pgroup = Some(true);
@@ -347,10 +347,9 @@ pub fn parse_tini(args: Vec<OsString>) -> Result<Parsed, Error> {
     let mut parser = lexopt::Parser::from_args(args);
     while let Some(arg) = parser.next()? {
         match arg {
-            Short('h') => {
-                cli::print_stdout(TINI_HELP);
-                return Ok(Parsed::Done(0));
-            }
+            // Alone, `-h` was answered before parsing (applet.rs).
+            Short('h') => return Err(cli::meta_with_others("-h")),
+            Long("version") => return Err(cli::meta_with_others("--version")),
             Short('l') => {
                 cli::print_stdout(LICENSE);
                 return Ok(Parsed::Done(0));
@@ -370,13 +369,14 @@ pub fn parse_tini(args: Vec<OsString>) -> Result<Parsed, Error> {
                 let rest: Vec<OsString> = parser.raw_args()?.collect();
                 let b = b.or(Builder::from_env()?);
                 let mut opts = b.build(Duration::ZERO, program, rest);
+                opts.tini_wording = true;
                 if let Some(v) = verbosity {
                     opts.verbosity = v.min(3);
                 }
                 return Ok(Parsed::Run(Box::new(opts)));
             }
             _ => {
-                return Err(Error::usage(format!("{}; {TINI_USAGE}", arg.unexpected())));
+                return Err(cli::unknown_option(&arg, TINI_USAGE));
             }
         }
     }

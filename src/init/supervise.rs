@@ -77,7 +77,9 @@ impl Supervisor<'_> {
             match process::reap_one() {
                 Reaped::Process { pid, ended } if pid == self.child => main = Some(ended),
                 Reaped::Process { pid, ended } => {
-                    if self.opts.warn_reaped {
+                    if self.opts.warn_reaped && self.opts.tini_wording {
+                        warn!("Reaped zombie process with pid={pid}");
+                    } else if self.opts.warn_reaped {
                         warn!("reaped zombie pid {pid}, which {}", describe(ended));
                     } else {
                         debug!("reaped pid {pid}, which {}", describe(ended));
@@ -154,7 +156,7 @@ impl Supervisor<'_> {
                 }
                 if (sig == libc::SIGTERM || sig == libc::SIGINT) && self.kill_at.is_none() {
                     if let Some(after) = self.opts.kill_after {
-                        self.kill_at = Some(Instant::now() + after);
+                        self.kill_at = Some(cli::later(after));
                     }
                 }
             }
@@ -227,7 +229,7 @@ impl Supervisor<'_> {
         );
         // SIGCONT too: a stopped process keeps SIGTERM pending and could never run its handler.
         self.signal_leftovers(&[libc::SIGTERM, libc::SIGCONT]);
-        if self.wait_for_leftovers(Instant::now() + self.opts.grace, true) {
+        if self.wait_for_leftovers(cli::later(self.opts.grace), true) {
             return;
         }
         warn!(
@@ -235,7 +237,7 @@ impl Supervisor<'_> {
             cli::format_duration(self.opts.grace)
         );
         self.signal_leftovers(&[libc::SIGKILL]);
-        self.wait_for_leftovers(Instant::now() + AFTER_KILL, false);
+        self.wait_for_leftovers(cli::later(AFTER_KILL), false);
     }
 
     /// Reaps until no child is left (true) or `deadline` passes (false). Signals that arrive

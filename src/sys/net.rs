@@ -38,7 +38,7 @@ pub fn connect_unix(path: &Path, limit: Duration) -> io::Result<UnixStream> {
     }
     // SAFETY: `fd` is a socket we just created and own from here on.
     let stream = unsafe { UnixStream::from_raw_fd(fd) };
-    let end = Instant::now() + limit;
+    let end = crate::cli::later(limit);
     loop {
         // SAFETY: `addr` is a live, initialised sockaddr_un and `len` does not exceed it.
         let rc = unsafe { libc::connect(fd, (&addr as *const libc::sockaddr_un).cast(), len) };

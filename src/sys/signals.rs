@@ -60,6 +60,10 @@ impl SigSet {
         self.0 & Self::bit(sig) != 0
     }
 
+    pub fn without(self, sig: i32) -> SigSet {
+        SigSet(self.0 & !Self::bit(sig))
+    }
+
     pub fn with(self, sig: i32) -> SigSet {
         SigSet(self.0 | Self::bit(sig))
     }
@@ -180,6 +184,12 @@ pub fn default_sigchld() {
 /// (a PID 1 with SIG_DFL silently drops signals; blocked ones stay pending until waited for).
 pub fn block_all_but_faults() -> bool {
     raw_sigprocmask(libc::SIG_SETMASK, Some(&ALL_BUT_FAULTS), None)
+}
+
+/// Ignores SIGPIPE in ward itself: a write to a closed pipe or socket then fails with EPIPE
+/// instead of killing the process (health must exit 0 or 1, whatever happened to its stderr).
+pub fn ignore_sigpipe() {
+    raw_set_default_or_ignore(libc::SIGPIPE, true);
 }
 
 /// Blocks `set` in the calling thread; threads it starts afterwards inherit the mask.

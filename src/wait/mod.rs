@@ -43,9 +43,7 @@ pub fn run(inv: Invocation) -> Result<u8, Error> {
     if !signals::block_all_but_faults() {
         return Err(Error::Failed("cannot block signals".into()));
     }
-    let Some(opts) = parse(inv.args, inv.via_argv0)? else {
-        return Ok(exit::SUCCESS);
-    };
+    let opts = parse(inv.args, inv.via_argv0)?;
     let level = opts.plan.level;
     if !opts.before.is_zero() {
         if let Some(sig) = poll::pause(opts.before) {
@@ -138,11 +136,9 @@ fn split_program(mut args: Vec<OsString>) -> (Vec<OsString>, Option<(OsString, V
 fn compat_seconds(name: &str) -> Result<Option<Duration>, Error> {
     match std::env::var(name) {
         Ok(v) if v.trim().is_empty() => Ok(None),
-        Ok(v) => v
-            .trim()
-            .parse::<u64>()
-            .map(|s| Some(Duration::from_secs(s)))
-            .map_err(|_| Error::usage(format!("{name}: invalid number of seconds {v:?}"))),
+        Ok(v) => cli::parse_seconds(&v)
+            .map(Some)
+            .map_err(|e| Error::usage(format!("{name}: {e}"))),
         Err(std::env::VarError::NotPresent) => Ok(None),
         Err(_) => Err(Error::usage(format!("{name}: not valid UTF-8"))),
     }
@@ -164,7 +160,7 @@ fn compat_seconds_any(names: &[&str]) -> Result<Option<Duration>, Error> {
 }
 
 /// Command line, then WARD_WAIT_* twins, then (as `wait`) docker-compose-wait's variables.
-fn parse(args: Vec<OsString>, compat: bool) -> Result<Option<Options>, Error> {
+fn parse(args: Vec<OsString>, compat: bool) -> Result<Options, Error> {
     let had_separator = args.iter().any(|a| a == "--");
     let (args, mut program) = split_program(args);
     let mut timeout: Option<Duration> = None;
@@ -191,10 +187,7 @@ fn parse(args: Vec<OsString>, compat: bool) -> Result<Option<Options>, Error> {
         }
         Ok(true)
     })?;
-    let Some((checks, mut target_args)) = parsed else {
-        cli::print_stdout(&help());
-        return Ok(None);
-    };
+    let (checks, mut target_args) = parsed;
 
     // Environment twins. What the command line or a WARD_WAIT_* twin sets wins over
     // docker-compose-wait's variables below.
@@ -224,7 +217,20 @@ fn parse(args: Vec<OsString>, compat: bool) -> Result<Option<Options>, Error> {
     }
     let mut targets = target_args
         .iter()
-        .map(|t| Target::parse(t, true).map_err(Error::Usage))
+        .enumerate()
+        .map(|(i, t)| {
+            Target::parse(t, true).map_err(|e| {
+                // `ward wait tcp://db:5432 echo ready`: a program where a target was expected.
+                if i > 0 && !had_separator && !t.contains("://") {
+                    Error::usage(format!(
+                        "{e}; to run a program after the targets, put -- before it: \
+                         ward wait TARGET... -- PROGRAM"
+                    ))
+                } else {
+                    Error::Usage(e)
+                }
+            })
+        })
         .collect::<Result<Vec<_>, _>>()?;
 
     let mut level = if quiet == Some(true) {
@@ -286,7 +292,8 @@ fn parse(args: Vec<OsString>, compat: bool) -> Result<Option<Options>, Error> {
                 "off" => 0,
                 _ => {
                     return Err(Error::usage(format!(
-                        "WAIT_LOGGER_LEVEL: invalid level {l:?} (debug, info, error, off)"
+                        "WAIT_LOGGER_LEVEL: invalid level {} (debug, info, error, off)",
+                        crate::redact::quoted(&l)
                     )));
                 }
             };
@@ -323,7 +330,7 @@ fn parse(args: Vec<OsString>, compat: bool) -> Result<Option<Options>, Error> {
         return Err(Error::usage("missing PROGRAM after --"));
     }
     let attempt_timeout = attempt.unwrap_or_else(|| default_attempt_timeout(&check_opts));
-    Ok(Some(Options {
+    Ok(Options {
         plan: Plan {
             prepared: Prepared::new(check_opts, &targets)?,
             targets,
@@ -339,7 +346,7 @@ fn parse(args: Vec<OsString>, compat: bool) -> Result<Option<Options>, Error> {
         before,
         after,
         program,
-    }))
+    })
 }
 
 /// One attempt may take the default 5 s, or longer when the connect timeout asks for it (a

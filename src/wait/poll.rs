@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::check::mailbox::Mailbox;
 use crate::check::{self, Deadline, Prepared, Progress, Target};
-use crate::cli::format_duration;
+use crate::cli::{self, format_duration};
 use crate::log;
 use crate::sys::signals::{self, ALL_BUT_FAULTS, Received};
 
@@ -65,10 +65,10 @@ pub fn is_ending(sig: i32) -> bool {
     )
 }
 
-/// A progress or error line, `ward <applet>: text`, when `level` reaches `wanted`.
+/// A progress or error line, `ward <applet>[<pid>]: text`, when `level` reaches `wanted`.
 pub fn say(level: u8, wanted: u8, text: &str) {
     if level >= wanted {
-        log::line(&format!("ward {}: {text}", log::applet()));
+        log::said(format_args!("{text}"));
     }
 }
 
@@ -106,7 +106,7 @@ impl Control {
     }
     /// Sleeps `d`, or less when stopped; returns whether it was stopped.
     fn sleep(&self, d: Duration) -> bool {
-        let end = Instant::now() + d;
+        let end = cli::later(d);
         let mut g = self.lock();
         while !g.0 {
             let left = end.saturating_duration_since(Instant::now());
@@ -122,7 +122,7 @@ impl Control {
     }
     /// Waits until every poller has finished, for at most `limit`.
     fn settle(&self, limit: Duration) {
-        let end = Instant::now() + limit;
+        let end = cli::later(limit);
         let mut g = self.lock();
         while g.1 > 0 {
             let left = end.saturating_duration_since(Instant::now());
@@ -201,7 +201,7 @@ pub fn wait(plan: Arc<Plan>, settle: bool) -> (Outcome, Vec<i32>) {
 /// WAIT_AFTER.
 pub fn pause(d: Duration) -> Option<i32> {
     let set = ALL_BUT_FAULTS;
-    let end = Instant::now() + d;
+    let end = cli::later(d);
     loop {
         let left = end.saturating_duration_since(Instant::now());
         if left.is_zero() {

@@ -1,5 +1,4 @@
-//! Shared test helpers: the binary under test, capability checks that fail under
-//! WARD_REQUIRE_ALL=1 instead of skipping, temp dirs, commands with a hard timeout, and /proc.
+//! Shared test helpers: the binary under test, capability checks that fail (never skip), temp dirs, commands with a hard timeout, and /proc.
 
 #![allow(dead_code)]
 
@@ -20,22 +19,15 @@ pub fn ward() -> PathBuf {
     }
 }
 
-/// True when a missing capability must fail the test (CI).
-pub fn require_all() -> bool {
-    std::env::var("WARD_REQUIRE_ALL").is_ok_and(|v| v == "1")
-}
-
-/// Returns true when `available`; otherwise fails the test under WARD_REQUIRE_ALL=1, or prints
-/// a visible skip and returns false.
-pub fn require(what: &str, available: bool) -> bool {
-    if available {
-        return true;
-    }
-    if require_all() {
-        panic!("{what} is not available, and WARD_REQUIRE_ALL=1 requires it");
-    }
-    eprintln!("SKIPPED: {what} is not available on this machine");
-    false
+/// Fails the test, with one line naming what is missing, unless `available`. Nothing is ever
+/// skipped silently: a test that cannot run here fails. To leave a group out on purpose, filter
+/// it (`cargo test -- --skip docker::`), which libtest's summary counts as "filtered out".
+pub fn require(what: &str, available: bool) {
+    assert!(
+        available,
+        "{what} is not available on this machine, and this test needs it (run the tests as root \
+         on a machine set up by dist/setup, or leave this test out with `cargo test -- --skip NAME`)"
+    );
 }
 
 /// Whether `unshare --pid --fork --mount-proc` works here (root, or user namespaces).
@@ -51,7 +43,7 @@ pub fn pidns_available() -> bool {
     })
 }
 
-pub fn require_pidns() -> bool {
+pub fn require_pidns() {
     require(
         "a PID namespace (unshare --pid --fork --mount-proc)",
         pidns_available(),
@@ -78,9 +70,45 @@ pub fn python() -> Option<PathBuf> {
     .clone()
 }
 
-pub fn require_python() -> Option<PathBuf> {
+pub fn require_python() -> PathBuf {
     let py = python();
-    require("python3", py.is_some()).then(|| py.unwrap())
+    require("python3", py.is_some());
+    py.unwrap_or_default()
+}
+
+/// Builds ward with cargo into `target/<target_dir>` (a target directory of its own, so the
+/// outer cargo's build directory is left alone) and returns the path of `artifact` in it.
+pub fn cargo_build(target_dir: &str, args: &[&str], artifact: &str) -> PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = root.join("target").join(target_dir);
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(root)
+        .args(["build", "--quiet", "--target-dir"])
+        .arg(&dir)
+        .args(args);
+    let out = output_within(cmd, Duration::from_secs(900));
+    assert!(
+        out.status.success(),
+        "cargo build {args:?} failed: {}",
+        stderr(&out)
+    );
+    dir.join(artifact)
+}
+
+/// The build without the `tls` feature: $WARD_NOTLS_BIN if set (CI points it at dist/build's
+/// static one), else built once per test run into target/notls-test.
+pub fn notls_ward() -> PathBuf {
+    static P: OnceLock<PathBuf> = OnceLock::new();
+    P.get_or_init(|| match std::env::var_os("WARD_NOTLS_BIN") {
+        Some(p) => PathBuf::from(p),
+        None => cargo_build(
+            "notls-test",
+            &["--no-default-features", "--bin", "ward"],
+            "debug/ward",
+        ),
+    })
+    .clone()
 }
 
 /// A directory removed on drop.

@@ -1,0 +1,112 @@
+//! The one redaction function: every piece of user input that a message repeats (a target, an
+//! option's or a variable's value, a proxy setting) goes through [`redact`] first, so that
+//! nothing that might be a credential is ever printed. When in doubt, it hides.
+
+/// Longest piece of user input a message repeats, in characters.
+const MAX_SHOWN: usize = 60;
+
+/// `text` made safe for a message:
+/// - everything up to the last `@` is dropped (after `scheme://` when there is one): a
+///   password may hold `/`, `?`, `#`, `,`, `://` or a space, so no earlier `@` is trusted to
+///   end the userinfo;
+/// - an authority that reads `name:word` with a word that is not a port number is hidden
+///   whole (`…`): a list split inside a password leaves `http://user:pass` behind;
+/// - the query and fragment are hidden (`?…`): they may carry a token;
+/// - control characters are escaped, and the result is at most 60 characters.
+pub fn redact(text: &str) -> String {
+    let (scheme, rest) = match text.find("://") {
+        Some(i)
+            if text[..i]
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b)) =>
+        {
+            (&text[..i + 3], &text[i + 3..])
+        }
+        // Something before `://` that is no scheme: hide it all.
+        Some(_) => return "…".to_string(),
+        None => ("", text),
+    };
+    let rest = match rest.rfind('@') {
+        Some(at) => &rest[at + 1..],
+        None => rest,
+    };
+    let (before_query, hidden) = match rest.find(['?', '#']) {
+        Some(q) => (&rest[..q], true),
+        None => (rest, false),
+    };
+    let authority_end = before_query.find('/').unwrap_or(before_query.len());
+    let (authority, path) = before_query.split_at(authority_end);
+    let authority = if looks_like_userinfo(authority) {
+        "…"
+    } else {
+        authority
+    };
+    let mut shown = format!("{scheme}{authority}{path}");
+    if hidden {
+        shown.push_str("?…");
+    }
+    short(&shown)
+}
+
+/// [`redact`], in double quotes, as messages show a value.
+pub fn quoted(text: &str) -> String {
+    format!("\"{}\"", redact(text))
+}
+
+/// `user:pass` rather than `host:port` or `[v6]:port`.
+fn looks_like_userinfo(authority: &str) -> bool {
+    if authority.starts_with('[') {
+        return false;
+    }
+    match authority.rsplit_once(':') {
+        Some((_, port)) => !port.bytes().all(|b| b.is_ascii_digit()),
+        None => false,
+    }
+}
+
+/// At most [`MAX_SHOWN`] characters, control characters escaped.
+fn short(text: &str) -> String {
+    let mut out = String::new();
+    for (n, c) in text.chars().enumerate() {
+        if n == MAX_SHOWN {
+            out.push('…');
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hides_every_spelling_of_a_password() {
+        for (text, want) in [
+            ("http://u:p@h/x?y", "http://h/x?…"),
+            ("http://u:p#ss@h:80/", "http://h:80/"),
+            ("http://u:p?ss@h/", "http://h/"),
+            ("http://u:a://b@h/", "http://h/"),
+            ("http://u:pa/ss@h/", "http://h/"),
+            ("http://u:p,ss@h/", "http://h/"),
+            ("http://u:p", "http://…"),
+            ("tcp://u:sec ret@h:1", "tcp://h:1"),
+            ("ss@host/x", "host/x"),
+            ("user:pw://x@h", "…"),
+            ("127.0.0.1:8080/h?token=s", "127.0.0.1:8080/h?…"),
+            ("http://[::1]:80/", "http://[::1]:80/"),
+            ("tcp://db:5432", "tcp://db:5432"),
+            ("5s", "5s"),
+            ("a\nb", "a\\nb"),
+        ] {
+            assert_eq!(redact(text), want, "{text}");
+        }
+        assert_eq!(redact(&"x".repeat(100)).chars().count(), 61);
+        assert_eq!(quoted("http://u:p@h/"), "\"http://h/\"");
+    }
+}
