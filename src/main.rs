@@ -14,6 +14,8 @@ mod check;
 mod cli;
 mod error;
 mod exit;
+#[cfg(test)]
+mod fuzz;
 mod health;
 mod init;
 mod log;

@@ -5,31 +5,51 @@
 /// Longest piece of user input a message repeats, in characters.
 const MAX_SHOWN: usize = 60;
 
+/// Schemes shown as they are; any other is hidden.
+const KNOWN_SCHEMES: &[&str] = &[
+    "http",
+    "https",
+    "tcp",
+    "unix",
+    "file",
+    "grpc",
+    "grpcs",
+    "postgres",
+    "postgresql",
+    "redis",
+    "rediss",
+    "mysql",
+    "mariadb",
+    "socks4",
+    "socks4a",
+    "socks5",
+    "socks5h",
+    "ftp",
+];
+
 /// `text` made safe for a message:
 /// - everything up to the last `@` is dropped (after `scheme://` when there is one): a
 ///   password may hold `/`, `?`, `#`, `,`, `://` or a space, so no earlier `@` is trusted to
 ///   end the userinfo;
+/// - a scheme ward does not know is hidden (`…://`): it may be a user name followed by a
+///   password that starts with `//`; so is everything after a second `://`;
 /// - an authority that reads `name:word` with a word that is not a port number is hidden
 ///   whole (`…`): a list split inside a password leaves `http://user:pass` behind;
 /// - the query and fragment are hidden (`?…`): they may carry a token;
 /// - control characters are escaped, and the result is at most 60 characters.
 pub fn redact(text: &str) -> String {
     let (scheme, rest) = match text.find("://") {
-        Some(i)
-            if text[..i]
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b)) =>
-        {
-            (&text[..i + 3], &text[i + 3..])
-        }
-        // Something before `://` that is no scheme: hide it all.
-        Some(_) => return "…".to_string(),
+        Some(i) if known_scheme(&text[..i]) => (&text[..i + 3], &text[i + 3..]),
+        Some(i) => ("…://", &text[i + 3..]),
         None => ("", text),
     };
     let rest = match rest.rfind('@') {
         Some(at) => &rest[at + 1..],
         None => rest,
     };
+    if rest.contains("://") {
+        return short(&format!("{scheme}…"));
+    }
     let (before_query, hidden) = match rest.find(['?', '#']) {
         Some(q) => (&rest[..q], true),
         None => (rest, false),
@@ -53,6 +73,11 @@ pub fn quoted(text: &str) -> String {
     format!("\"{}\"", redact(text))
 }
 
+/// Whether ward shows this scheme (`http`, `socks5`...) as it is in messages.
+pub fn known_scheme(scheme: &str) -> bool {
+    KNOWN_SCHEMES.contains(&scheme.to_ascii_lowercase().as_str())
+}
+
 /// `user:pass` rather than `host:port` or `[v6]:port`.
 fn looks_like_userinfo(authority: &str) -> bool {
     if authority.starts_with('[') {
@@ -64,19 +89,22 @@ fn looks_like_userinfo(authority: &str) -> bool {
     }
 }
 
-/// At most [`MAX_SHOWN`] characters, control characters escaped.
+/// At most [`MAX_SHOWN`] characters, control characters escaped (the escapes count).
 fn short(text: &str) -> String {
     let mut out = String::new();
-    for (n, c) in text.chars().enumerate() {
-        if n == MAX_SHOWN {
+    let mut shown = 0;
+    for c in text.chars() {
+        let piece: String = if c.is_control() {
+            c.escape_default().collect()
+        } else {
+            c.to_string()
+        };
+        shown += piece.chars().count();
+        if shown > MAX_SHOWN {
             out.push('…');
             break;
         }
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
+        out.push_str(&piece);
     }
     out
 }
@@ -97,7 +125,10 @@ mod tests {
             ("http://u:p", "http://…"),
             ("tcp://u:sec ret@h:1", "tcp://h:1"),
             ("ss@host/x", "host/x"),
-            ("user:pw://x@h", "…"),
+            ("user:pw://x@h", "…://h"),
+            ("admin://,pw://@h:1/", "…://h:1/"),
+            ("hfile://ttp://ad/amin:pw?", "…://…"),
+            ("http://a/b://c", "http://…"),
             ("127.0.0.1:8080/h?token=s", "127.0.0.1:8080/h?…"),
             ("http://[::1]:80/", "http://[::1]:80/"),
             ("tcp://db:5432", "tcp://db:5432"),

@@ -140,6 +140,8 @@ fn credentials_are_never_printed() {
         "http://admin:S3CRET,x@127.0.0.1:1/",
         "http://admin:S3 CRET@127.0.0.1:1/",
         "tcp://admin:S3CRET,tcp://x@127.0.0.1:1",
+        "http://admin:a,S3CRET,b@127.0.0.1:1/",
+        "http://admin:a S3CRET b@127.0.0.1:1/",
     ] {
         cases.push((args(&["init", "true"]), env(&[("WARD_INIT_WAIT", value)])));
         cases.push((args(&["health"]), env(&[("WARD_HEALTH_TARGETS", value)])));
@@ -172,12 +174,17 @@ fn credentials_are_never_printed() {
         }
     }
     // docker-compose-wait's variables too.
-    let mut cmd = clean(Command::new(ward_as(&dir, "wait")));
-    cmd.env("WAIT_HOSTS", "admin:S3CRET@127.0.0.1:99999");
-    default_signals(&mut cmd);
-    let out = output_within(cmd, T);
-    assert_eq!(code(&out), 2);
-    assert!(!all_output(&out).contains("S3CRET"), "{}", all_output(&out));
+    for hosts in [
+        "admin:S3CRET@127.0.0.1:99999",
+        "127.0.0.1:1,S3CRET,x@127.0.0.1:1",
+    ] {
+        let mut cmd = clean(Command::new(ward_as(&dir, "wait")));
+        cmd.env("WAIT_HOSTS", hosts);
+        default_signals(&mut cmd);
+        let out = output_within(cmd, T);
+        assert_eq!(code(&out), 2, "{hosts}");
+        assert!(!all_output(&out).contains("S3CRET"), "{}", all_output(&out));
+    }
 }
 
 /// Class 3: a health check exits 0 or 1, whatever signal comes and whatever happened to its

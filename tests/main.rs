@@ -3,12 +3,15 @@
 //! installed as. A test that needs a capability the machine lacks fails with one line naming it:
 //! nothing is skipped unseen (leave a group out with `cargo test -- --skip docker::`).
 
+#[path = "../src/fuzz/mutate.rs"]
+mod mutate;
 mod servers;
 mod util;
 
 mod bad_input;
 mod dispatch;
 mod docker;
+mod fuzz;
 mod health;
 mod init_pid1;
 mod init_process;

@@ -96,8 +96,8 @@ struct Exchange {
     truncated: bool,
 }
 
-struct Head {
-    status: u16,
+pub(crate) struct Head {
+    pub(crate) status: u16,
     headers: Vec<(String, String)>,
 }
 
@@ -400,7 +400,7 @@ fn not_http(buf: &[u8]) -> String {
 
 /// Position just past the blank line that ends the head (CRLFCRLF, or bare LFLF), searching
 /// from `from` on.
-fn find_head_end(buf: &[u8], from: usize) -> Option<usize> {
+pub(crate) fn find_head_end(buf: &[u8], from: usize) -> Option<usize> {
     let tail = buf.get(from..)?;
     let crlf = tail
         .windows(4)
@@ -416,7 +416,7 @@ fn find_head_end(buf: &[u8], from: usize) -> Option<usize> {
     }
 }
 
-fn parse_head(bytes: &[u8]) -> Result<Head, Failure> {
+pub(crate) fn parse_head(bytes: &[u8]) -> Result<Head, Failure> {
     let text = String::from_utf8_lossy(bytes);
     let mut lines = text.split('\n').map(|l| l.trim_end_matches('\r'));
     let status_line = lines.next().unwrap_or("");

@@ -3,12 +3,12 @@
 //! here starts a process. A probe ends in a short success detail ("HTTP 200") or a one-line
 //! failure ("connection refused", "timed out after 5s while connecting"), never in a panic.
 
-mod http;
+pub(crate) mod http;
 pub mod mailbox;
 mod net;
 pub mod options;
-mod proxy;
-mod target;
+pub(crate) mod proxy;
+pub(crate) mod target;
 #[cfg(feature = "tls")]
 mod tls;
 
@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 pub use options::{CheckArgs, CheckOptions, Prepared};
-pub use target::{Scheme, Target};
+pub use target::{Scheme, Target, list_error, parse_list};
 
 /// The hard end of a check, and the total it was given (for messages).
 #[derive(Clone, Copy, Debug)]

@@ -58,7 +58,7 @@ pub fn parse(text: &str) -> Result<Proxy, String> {
     let t = text.trim().trim_end_matches('/');
     let rest = match t.split_once("://") {
         Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") => rest,
-        Some((scheme, _)) if scheme.bytes().all(|b| b.is_ascii_alphanumeric()) => {
+        Some((scheme, _)) if crate::redact::known_scheme(scheme) => {
             return Err(format!(
                 "{scheme}:// proxies are not supported (only http:// proxies)"
             ));

@@ -88,6 +88,11 @@ impl Url {
         } else {
             tail.to_string()
         };
+        if authority.contains('@') && rest[authority.len()..].contains('@') {
+            // `http://user:p@ss#x@host/`: the password holds an `@` and a character that ends
+            // the authority; taken as written, its second half would be the host name.
+            return Err("more than one '@' (write an '@' in the password as %40)".into());
+        }
         let (userinfo, hostport) = match authority.rsplit_once('@') {
             Some((u, h)) => {
                 let (user, pass) = u.split_once(':').unwrap_or((u, ""));
@@ -339,6 +344,28 @@ impl Target {
             FORMS.to_string()
         };
         Err(format!("unsupported target {} (use {forms})", quoted(t)))
+    }
+}
+
+/// Parses a list of targets given in one variable (commas and/or white space between them).
+pub fn parse_list(value: &str, allow_file: bool) -> Result<Vec<Target>, String> {
+    crate::cli::split_list(value)
+        .enumerate()
+        .map(|(i, item)| Target::parse(item, allow_file).map_err(|e| list_error(value, i, e)))
+        .collect()
+}
+
+/// The error for item `index` of a list: a password may hold a comma or a space, so the list
+/// was perhaps split inside one, and the item is a piece of it that no redaction can
+/// recognise. Where the list holds an `@` anywhere, nothing of the item is shown.
+pub fn list_error(whole: &str, index: usize, err: String) -> String {
+    if whole.contains('@') {
+        format!(
+            "item {} is not a valid target (not shown: the list holds a password; use {FORMS})",
+            index + 1
+        )
+    } else {
+        format!("item {}: {err}", index + 1)
     }
 }
 

@@ -184,7 +184,7 @@ fn parse(args: Vec<OsString>) -> Result<Options, Error> {
         }
         Ok(true)
     })?;
-    let (checks, mut target_args) = parsed;
+    let (checks, target_args) = parsed;
     let checks = checks.or(CheckArgs::from_env(APPLET)?);
     let timeout = match (timeout, cli::env_twin(APPLET, "timeout")?) {
         (Some(t), _) => t,
@@ -204,24 +204,26 @@ fn parse(args: Vec<OsString>) -> Result<Options, Error> {
     if timeout.is_zero() {
         return Err(Error::usage("--timeout must be more than 0"));
     }
-    if target_args.is_empty() {
-        if let Some((name, value)) = cli::env_twin(APPLET, "targets")? {
-            target_args = cli::split_list(&value).map(str::to_string).collect();
-            if target_args.is_empty() {
+    let targets = match cli::env_twin(APPLET, "targets")? {
+        Some((name, value)) if target_args.is_empty() => {
+            let targets = check::parse_list(&value, false)
+                .map_err(|e| Error::usage(format!("{name}: {e}")))?;
+            if targets.is_empty() {
                 return Err(Error::usage(format!("{name} is empty")));
             }
+            targets
         }
-    }
-    if target_args.is_empty() {
+        _ => target_args
+            .iter()
+            .map(|t| Target::parse(t, false).map_err(Error::Usage))
+            .collect::<Result<Vec<_>, _>>()?,
+    };
+    if targets.is_empty() {
         return Err(Error::usage(format!(
             "no target (give one, e.g. http://127.0.0.1:8080/healthz, or set {})",
             cli::twin(APPLET, "targets")
         )));
     }
-    let targets = target_args
-        .iter()
-        .map(|t| Target::parse(t, false).map_err(Error::Usage))
-        .collect::<Result<Vec<_>, _>>()?;
     Ok(Options {
         timeout,
         any,

@@ -177,9 +177,7 @@ impl Builder {
             b.warn_reaped = Some(parse_env(&v, cli::parse_bool)?);
         }
         if let Some(v) = cli::env_twin(APPLET, "wait")? {
-            b.wait = Some(parse_env(&v, |text| {
-                cli::split_list(text).map(parse_wait_target).collect()
-            })?);
+            b.wait = Some(parse_env(&v, |text| crate::check::parse_list(text, true))?);
         }
         if let Some(v) = cli::env_twin(APPLET, "wait-timeout")? {
             b.wait_timeout = Some(parse_env(&v, cli::parse_duration)?);

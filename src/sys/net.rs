@@ -57,3 +57,17 @@ pub fn connect_unix(path: &Path, limit: Duration) -> io::Result<UnixStream> {
     stream.set_nonblocking(false)?;
     Ok(stream)
 }
+
+/// The C library's inet_aton, for the tests that check [`crate::check::target::ip_literal`]
+/// against it.
+#[cfg(test)]
+pub fn inet_aton(text: &str) -> Option<std::net::Ipv4Addr> {
+    unsafe extern "C" {
+        fn inet_aton(cp: *const libc::c_char, inp: *mut libc::in_addr) -> libc::c_int;
+    }
+    let c = std::ffi::CString::new(text).ok()?;
+    let mut addr = libc::in_addr { s_addr: 0 };
+    // SAFETY: a NUL-terminated string and a live in_addr to write to.
+    let ok = unsafe { inet_aton(c.as_ptr(), &mut addr) };
+    (ok != 0).then(|| std::net::Ipv4Addr::from(u32::from_be(addr.s_addr)))
+}

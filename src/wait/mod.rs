@@ -187,7 +187,7 @@ fn parse(args: Vec<OsString>, compat: bool) -> Result<Options, Error> {
         }
         Ok(true)
     })?;
-    let (checks, mut target_args) = parsed;
+    let (checks, target_args) = parsed;
 
     // Environment twins. What the command line or a WARD_WAIT_* twin sets wins over
     // docker-compose-wait's variables below.
@@ -210,11 +210,13 @@ fn parse(args: Vec<OsString>, compat: bool) -> Result<Options, Error> {
     };
     let any = any.or(bool_twin("any")?).unwrap_or(false);
     let quiet = quiet.or(bool_twin("quiet")?);
-    if target_args.is_empty() {
-        if let Some((_, value)) = cli::env_twin(APPLET, "targets")? {
-            target_args = cli::split_list(&value).map(str::to_string).collect();
-        }
-    }
+    let from_env = match cli::env_twin(APPLET, "targets")? {
+        Some((name, value)) if target_args.is_empty() => Some(
+            crate::check::parse_list(&value, true)
+                .map_err(|e| Error::usage(format!("{name}: {e}")))?,
+        ),
+        _ => None,
+    };
     let mut targets = target_args
         .iter()
         .enumerate()
@@ -232,6 +234,7 @@ fn parse(args: Vec<OsString>, compat: bool) -> Result<Options, Error> {
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
+    targets.extend(from_env.unwrap_or_default());
 
     let mut level = if quiet == Some(true) {
         poll::QUIET
@@ -245,16 +248,23 @@ fn parse(args: Vec<OsString>, compat: bool) -> Result<Options, Error> {
     let timeout = if compat {
         // docker-compose-wait's variables, when called as `wait`.
         if let Some(hosts) = compat_var("WAIT_HOSTS") {
-            for h in hosts.split(',').map(str::trim).filter(|h| !h.is_empty()) {
+            for (i, h) in hosts
+                .split(',')
+                .map(str::trim)
+                .filter(|h| !h.is_empty())
+                .enumerate()
+            {
                 let t = if h.contains("://") {
                     h.to_string()
                 } else {
                     format!("tcp://{h}")
                 };
-                targets.push(
-                    Target::parse(&t, true)
-                        .map_err(|e| Error::usage(format!("WAIT_HOSTS: {e}")))?,
-                );
+                targets.push(Target::parse(&t, true).map_err(|e| {
+                    Error::usage(format!(
+                        "WAIT_HOSTS: {}",
+                        crate::check::list_error(&hosts, i, e)
+                    ))
+                })?);
             }
         }
         if let Some(paths) = compat_var("WAIT_PATHS") {
