@@ -27,6 +27,16 @@ const KNOWN_SCHEMES: &[&str] = &[
     "ftp",
 ];
 
+/// A password: compared and used, never shown, not even by `{:?}`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(…)")
+    }
+}
+
 /// `text` made safe for a message:
 /// - everything up to the last `@` is dropped (after `scheme://` when there is one): a
 ///   password may hold `/`, `?`, `#`, `,`, `://` or a space, so no earlier `@` is trusted to

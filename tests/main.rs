@@ -9,6 +9,7 @@ mod servers;
 mod util;
 
 mod bad_input;
+mod db;
 mod dispatch;
 mod docker;
 mod fuzz;
@@ -18,4 +19,5 @@ mod init_process;
 mod init_signals;
 mod init_tty;
 mod tini;
+mod tls;
 mod wait;

@@ -303,7 +303,7 @@ fn build_request(
 }
 
 /// Maps an I/O error during the exchange to a failure, naming the phase on timeout.
-fn io_failure(
+pub(super) fn io_failure(
     e: &io::Error,
     tls: bool,
     name: &str,

@@ -3,11 +3,13 @@
 //! here starts a process. A probe ends in a short success detail ("HTTP 200") or a one-line
 //! failure ("connection refused", "timed out after 5s while connecting"), never in a panic.
 
+mod db;
 pub(crate) mod http;
 pub mod mailbox;
 mod net;
 pub mod options;
 pub(crate) mod proxy;
+mod sha;
 pub(crate) mod target;
 #[cfg(feature = "tls")]
 mod tls;
@@ -144,6 +146,7 @@ pub fn probe(
             Ok("connected".into())
         }
         Target::File(path) => file_exists(path),
+        Target::Db(db) => db::check(db, prepared, deadline, progress),
     }
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::cli::{self, parse_env, parse_opt};
 use crate::error::Error;
-use crate::redact::quoted;
+use crate::redact::{Secret, quoted};
 
 /// Default limit of one connection attempt (each resolved address gets its own).
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -92,6 +92,8 @@ pub struct CheckOptions {
     pub expect_body: Option<String>,
     pub tls: TlsOptions,
     pub unix_socket: Option<PathBuf>,
+    /// The database password read from --password-file (a URL's own password wins).
+    pub password: Option<Secret>,
 }
 
 /// Options with their files loaded (CA, client certificate), ready for many checks.
@@ -117,9 +119,11 @@ impl Prepared {
                 targets.len()
             )));
         }
-        let needs_tls = targets
-            .iter()
-            .any(|t| matches!(t, super::Target::Http(u) if u.scheme == super::Scheme::Https));
+        let needs_tls = targets.iter().any(|t| match t {
+            super::Target::Http(u) => u.scheme == super::Scheme::Https,
+            super::Target::Db(d) => d.tls,
+            _ => false,
+        });
         let prepared = Prepared {
             opts,
             #[cfg(feature = "tls")]
@@ -236,6 +240,7 @@ pub struct CheckArgs {
     client_key: Option<PathBuf>,
     server_name: Option<String>,
     unix_socket: Option<PathBuf>,
+    password_file: Option<PathBuf>,
 }
 
 /// A duration that must be more than zero.
@@ -316,6 +321,7 @@ impl CheckArgs {
             client_key: self.client_key.or(env.client_key),
             server_name: self.server_name.or(env.server_name),
             unix_socket: self.unix_socket.or(env.unix_socket),
+            password_file: self.password_file.or(env.password_file),
         }
     }
 
@@ -367,6 +373,9 @@ impl CheckArgs {
         if let Some(v) = get("unix-socket")? {
             a.unix_socket = Some(parse_env(&v, parse_path)?);
         }
+        if let Some(v) = get("password-file")? {
+            a.password_file = Some(parse_env(&v, parse_path)?);
+        }
         Ok(a)
     }
 
@@ -404,6 +413,8 @@ impl CheckArgs {
             self.server_name = Some(parse_opt("--tls-server-name", parser.value()?, parse_text)?);
         } else if key.is(None, "unix-socket") {
             self.unix_socket = Some(parse_opt("--unix-socket", parser.value()?, parse_path)?);
+        } else if key.is(None, "password-file") {
+            self.password_file = Some(parse_opt("--password-file", parser.value()?, parse_path)?);
         } else {
             return Ok(false);
         }
@@ -431,14 +442,43 @@ impl CheckArgs {
                 server_name: self.server_name,
             },
             unix_socket: self.unix_socket,
+            password: self
+                .password_file
+                .as_deref()
+                .map(read_password)
+                .transpose()?,
         })
     }
+}
+
+/// The password in a file (a Docker or Kubernetes secret): its content without one trailing
+/// newline. The content is never shown, not even in an error.
+fn read_password(path: &std::path::Path) -> Result<Secret, Error> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        Error::usage(format!(
+            "--password-file: cannot read {}: {}",
+            path.display(),
+            crate::error::describe_io(&e).to_ascii_lowercase()
+        ))
+    })?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| Error::usage("--password-file: the password is not valid UTF-8"))?;
+    let text = text
+        .strip_suffix("\r\n")
+        .or_else(|| text.strip_suffix('\n'))
+        .unwrap_or(&text);
+    if text.is_empty() || text.len() > 1024 {
+        return Err(Error::usage(
+            "--password-file: the file is empty or longer than 1024 bytes",
+        ));
+    }
+    Ok(Secret(text.to_string()))
 }
 
 /// The help lines for the check options, shared by health and wait. Twins are shown as
 /// `…_NAME`: WARD_HEALTH_NAME for health, WARD_WAIT_NAME for wait.
 pub const HELP: &str = "\
-HTTP and TLS options (environment twin WARD_<APPLET>_<NAME> in brackets):
+Check options (environment twin WARD_<APPLET>_<NAME> in brackets):
       --connect-timeout DURATION  limit of each connection attempt (default 2s)
                               [CONNECT_TIMEOUT]
   -X, --method METHOD         request method (default GET) [METHOD]
@@ -449,7 +489,10 @@ HTTP and TLS options (environment twin WARD_<APPLET>_<NAME> in brackets):
   -H, --header 'Name: value'  extra request header; repeatable [HEADER, one per line]
   -u, --user USER:PASSWORD    basic auth (default: the URL's user:password@) [USER]
       --expect-body TEXT      TEXT must appear in the first 64 KiB of the body [EXPECT_BODY]
-      --unix-socket PATH      send the HTTP request over this Unix socket [UNIX_SOCKET]
+      --unix-socket PATH      connect over this Unix socket instead (HTTP, databases)
+                              [UNIX_SOCKET]
+      --password-file PATH    the password for redis:// and mysql:// targets whose URL has
+                              none (a Docker or Kubernetes secret) [PASSWORD_FILE]
       --ca-file PEM           trust only the CAs in this file [CA_FILE]
   -k, --insecure              do not verify the server's certificate [INSECURE]
       --client-cert PEM       client certificate (mTLS), with --client-key [CLIENT_CERT]

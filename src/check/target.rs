@@ -5,11 +5,76 @@ use std::fmt;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use crate::redact::quoted;
+use crate::redact::{Secret, quoted};
 
 /// The forms every message about a bad target lists.
-pub const FORMS: &str =
-    "http://HOST[:PORT]/PATH, https://HOST[:PORT]/PATH, tcp://HOST:PORT or unix:///PATH";
+pub const FORMS: &str = "http://HOST[:PORT]/PATH, https://HOST[:PORT]/PATH, tcp://HOST:PORT, \
+     postgres://HOST[:PORT], redis://HOST[:PORT], mysql://HOST[:PORT] or unix:///PATH";
+
+/// A database whose readiness a target asks about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DbKind {
+    Postgres,
+    Redis,
+    Mysql,
+}
+
+/// `postgres://[USER@]HOST[:PORT][/DB]`, `redis://[[USER]:PASSWORD@]HOST[:PORT]` (`rediss://`
+/// with TLS), `mysql://[USER[:PASSWORD]@]HOST[:PORT]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DbUrl {
+    pub kind: DbKind,
+    pub tls: bool,
+    pub host: String,
+    pub port: u16,
+    pub user: Option<String>,
+    /// From the URL (percent-decoded); `--password-file` fills it in at check time.
+    pub password: Option<Secret>,
+    pub database: Option<String>,
+}
+
+impl DbUrl {
+    /// Parses a database URL whose scheme was recognised; `rest` is what follows `://`. A query
+    /// (`?sslmode=...`) and, except for PostgreSQL's database name, a path are accepted and
+    /// ignored: DSNs copied from an app's configuration work as they are.
+    fn parse(kind: DbKind, tls: bool, rest: &str) -> Result<DbUrl, String> {
+        let Authority {
+            user,
+            password,
+            host,
+            port,
+            tail,
+        } = Authority::split(rest)?;
+        let port = port.unwrap_or(match kind {
+            DbKind::Postgres => 5432,
+            DbKind::Redis => 6379,
+            DbKind::Mysql => 3306,
+        });
+        let path = tail.split(['?', '#']).next().unwrap_or("");
+        let database = match path.trim_start_matches('/') {
+            "" => None,
+            db => Some(percent_decode(db)?),
+        };
+        Ok(DbUrl {
+            kind,
+            tls,
+            host,
+            port,
+            user: user.filter(|u| !u.is_empty()),
+            password: password.filter(|p| !p.is_empty()).map(Secret),
+            database: database.filter(|_| kind == DbKind::Postgres),
+        })
+    }
+
+    pub fn scheme(&self) -> &'static str {
+        match (self.kind, self.tls) {
+            (DbKind::Postgres, _) => "postgres",
+            (DbKind::Redis, false) => "redis",
+            (DbKind::Redis, true) => "rediss",
+            (DbKind::Mysql, _) => "mysql",
+        }
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scheme {
@@ -75,12 +140,8 @@ impl Url {
         } else {
             return Err(format!("not an http(s) URL (use {FORMS})"));
         };
-        if text.chars().any(|c| c.is_control() || c == ' ') {
-            return Err("URL contains spaces or control characters".into());
-        }
-        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-        let (authority, tail) = rest.split_at(end);
-        let tail = tail.split('#').next().unwrap_or("");
+        let a = Authority::split(rest)?;
+        let tail = a.tail.split('#').next().unwrap_or("");
         let path = if tail.is_empty() {
             "/".to_string()
         } else if tail.starts_with('?') {
@@ -88,28 +149,11 @@ impl Url {
         } else {
             tail.to_string()
         };
-        if authority.contains('@') && rest[authority.len()..].contains('@') {
-            // `http://user:p@ss#x@host/`: the password holds an `@` and a character that ends
-            // the authority; taken as written, its second half would be the host name.
-            return Err("more than one '@' (write an '@' in the password as %40)".into());
-        }
-        let (userinfo, hostport) = match authority.rsplit_once('@') {
-            Some((u, h)) => {
-                let (user, pass) = u.split_once(':').unwrap_or((u, ""));
-                (Some((percent_decode(user)?, percent_decode(pass)?)), h)
-            }
-            None => (None, authority),
-        };
-        let (host, port) = split_host_port(hostport)?;
-        let port = match port {
-            Some(p) => p,
-            None => Url::default_port(scheme),
-        };
         Ok(Url {
             scheme,
-            userinfo,
-            host,
-            port,
+            userinfo: a.user.map(|u| (u, a.password.unwrap_or_default())),
+            host: a.host,
+            port: a.port.unwrap_or(Url::default_port(scheme)),
             path,
         })
     }
@@ -162,6 +206,50 @@ fn uri_scheme(text: &str) -> Option<&str> {
     let first = bytes.next()?;
     (first.is_ascii_alphabetic() && bytes.all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b)))
         .then_some(scheme)
+}
+
+/// What follows `scheme://`: the authority taken apart, and the rest as written.
+struct Authority<'a> {
+    /// Percent-decoded, as are the password and nothing else.
+    user: Option<String>,
+    password: Option<String>,
+    host: String,
+    port: Option<u16>,
+    /// Path, query and fragment.
+    tail: &'a str,
+}
+
+impl Authority<'_> {
+    fn split(rest: &str) -> Result<Authority<'_>, String> {
+        if rest.chars().any(|c| c.is_control() || c == ' ') {
+            return Err("URL contains spaces or control characters".into());
+        }
+        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let (authority, tail) = rest.split_at(end);
+        if authority.contains('@') && tail.contains('@') {
+            // `http://user:p@ss#x@host/`: the password holds an `@` and a character that ends
+            // the authority; taken as written, its second half would be the host name.
+            return Err("more than one '@' (write an '@' in the password as %40)".into());
+        }
+        let (user, password, hostport) = match authority.rsplit_once('@') {
+            Some((info, h)) => {
+                let (u, p) = match info.split_once(':') {
+                    Some((u, p)) => (u, Some(percent_decode(p)?)),
+                    None => (info, None),
+                };
+                (Some(percent_decode(u)?), p, h)
+            }
+            None => (None, None, authority),
+        };
+        let (host, port) = split_host_port(hostport)?;
+        Ok(Authority {
+            user,
+            password,
+            host,
+            port,
+            tail,
+        })
+    }
 }
 
 fn strip_prefix_ci<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
@@ -309,6 +397,8 @@ pub enum Target {
     Unix(PathBuf),
     /// The path exists (wait only).
     File(PathBuf),
+    /// A database that is ready, not just listening.
+    Db(DbUrl),
 }
 
 impl Target {
@@ -329,6 +419,20 @@ impl Target {
             let (host, port) = split_host_port(rest).map_err(in_target)?;
             let port = port.ok_or_else(|| in_target("missing port (tcp://HOST:PORT)".into()))?;
             return Ok(Target::Tcp { host, port });
+        }
+        for (scheme, kind, tls) in [
+            ("postgres://", DbKind::Postgres, false),
+            ("postgresql://", DbKind::Postgres, false),
+            ("redis://", DbKind::Redis, false),
+            ("rediss://", DbKind::Redis, true),
+            ("mysql://", DbKind::Mysql, false),
+            ("mariadb://", DbKind::Mysql, false),
+        ] {
+            if let Some(rest) = strip_prefix_ci(t, scheme) {
+                return DbUrl::parse(kind, tls, rest)
+                    .map(Target::Db)
+                    .map_err(in_target);
+            }
         }
         if let Some(rest) = strip_prefix_ci(t, "unix://") {
             return absolute_path(rest, t).map(Target::Unix);
@@ -394,6 +498,10 @@ impl fmt::Display for Target {
             }
             Target::Unix(p) => write!(f, "unix://{}", p.display()),
             Target::File(p) => write!(f, "file://{}", p.display()),
+            Target::Db(d) if d.host.contains(':') => {
+                write!(f, "{}://[{}]:{}", d.scheme(), d.host, d.port)
+            }
+            Target::Db(d) => write!(f, "{}://{}:{}", d.scheme(), d.host, d.port),
         }
     }
 }
@@ -495,9 +603,46 @@ mod tests {
             "db:5432",
             "",
             "grpc://x:1",
+            "postgres://",
+            "redis://h:0",
+            "mysql://u:p@h:1/x@y",
         ] {
             assert!(Target::parse(bad, true).is_err(), "{bad}");
         }
+        let db = |t: &str| match Target::parse(t, false).unwrap() {
+            Target::Db(d) => d,
+            other => panic!("{other:?}"),
+        };
+        let p = db("postgresql://app@db/shop?sslmode=disable");
+        assert_eq!(
+            (p.kind, p.port, p.user.as_deref(), p.database.as_deref()),
+            (DbKind::Postgres, 5432, Some("app"), Some("shop"))
+        );
+        let r = db("rediss://:p%40ss@[::1]");
+        assert_eq!(
+            (r.kind, r.tls, r.port, r.user.clone(), r.password.clone()),
+            (DbKind::Redis, true, 6379, None, Some(Secret("p@ss".into())))
+        );
+        assert_eq!(Target::Db(r).to_string(), "rediss://[::1]:6379");
+        let m = db("MARIADB://probe:secret@db:3307/ignored");
+        assert_eq!(
+            (
+                m.kind,
+                m.port,
+                m.user.as_deref(),
+                m.password.clone(),
+                m.database.clone()
+            ),
+            (
+                DbKind::Mysql,
+                3307,
+                Some("probe"),
+                Some(Secret("secret".into())),
+                None
+            )
+        );
+        assert!(!format!("{m:?}").contains("secret"));
+        assert_eq!(Target::Db(m).to_string(), "mysql://db:3307");
     }
 
     #[test]

@@ -347,6 +347,7 @@ pub fn parse_tini(args: Vec<OsString>) -> Result<Parsed, Error> {
         match arg {
             // Alone, `-h` was answered before parsing (applet.rs).
             Short('h') => return Err(cli::meta_with_others("-h")),
+            Long("help") => return Err(cli::meta_with_others("--help")),
             Long("version") => return Err(cli::meta_with_others("--version")),
             Short('l') => {
                 cli::print_stdout(LICENSE);
