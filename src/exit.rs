@@ -10,6 +10,10 @@ use crate::sys::process::Ended;
 pub const SUCCESS: u8 = 0;
 pub const FAILURE: u8 = 1;
 pub const USAGE: u8 = 2;
+/// `ward init --health` stopped the app because it was unhealthy, whatever the app's own
+/// status then was: non-zero, so `restart: on-failure` (and always, unless-stopped) brings the
+/// container back; the value of timeout(1) when it gave up on a command.
+pub const UNHEALTHY: u8 = 124;
 pub const CANNOT_EXECUTE: u8 = 126;
 pub const NOT_FOUND: u8 = 127;
 

@@ -492,3 +492,116 @@ fn dockerfile_example_final_stage_works() {
     docker_ok(&["stop", "-t", "20", &c.0]);
     assert_eq!(c.wait_exit(), 3, "{}", c.logs());
 }
+
+/// An image whose ENTRYPOINT is ward init with the health watchdog on the app's /healthz:
+/// a check every 300 ms, two failures in a row make it unhealthy.
+fn watchdog_image(tag: &str, extra_init: &str) -> Image {
+    Image::build(
+        tag,
+        &format!(
+            "COPY ward /ward\nCOPY app /app\nENTRYPOINT [\"/ward\", \"init\", \"--health\", \
+             \"http://127.0.0.1:8080/healthz\", \"--health-interval\", \"300ms\", \
+             \"--health-retries\", \"2\"{extra_init}, \"--\"]"
+        ),
+    )
+}
+
+fn restart_count(c: &Container) -> u32 {
+    c.inspect("{{.RestartCount}}").parse().unwrap_or(0)
+}
+
+/// Turns the app's /healthz to 503 from inside the container (SIGUSR1 by `docker exec`: on
+/// Docker 20.10, `docker kill -s` marks the container as stopped by hand, and no restart
+/// policy applies to it afterwards).
+fn make_sick(c: &Container) {
+    let logs = c.logs();
+    let pid = logs
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("app: serving on 8080, pid "))
+        .expect("the app's pid in the logs")
+        .to_string();
+    docker_ok(&["exec", &c.0, "/app", "signal", &pid, "10"]);
+}
+
+/// moby#28400 without docker.sock: the app turns unhealthy, ward stops it and exits 124, and
+/// `--restart on-failure` brings the container back; ward's line is in `docker logs`. Without
+/// a restart policy the container ends with 124.
+#[test]
+fn an_unhealthy_app_is_restarted_by_the_restart_policy() {
+    require_docker();
+    let image = watchdog_image("watchdog", "");
+    let c = Container::run(
+        &image,
+        &["--restart", "on-failure:5"],
+        &["/app", "serve", "8080"],
+    );
+    assert!(wait_until(T, || c.logs().contains("app: serving")));
+    // Docker applies a restart policy only to a container that ran for 10 s.
+    std::thread::sleep(Duration::from_secs(11));
+    make_sick(&c);
+    assert!(
+        wait_until(T, || restart_count(&c) >= 1),
+        "never restarted: {}",
+        c.logs()
+    );
+    let logs = c.logs();
+    assert!(
+        logs.contains(
+            "unhealthy: http://127.0.0.1:8080/healthz: HTTP 503 (2 failures in a row, every 300ms)"
+        ),
+        "{logs}"
+    );
+    assert!(logs.contains("exiting with status 124"), "{logs}");
+    // The restarted app is healthy again and left alone.
+    assert!(wait_until(T, || c.inspect("{{.State.Running}}") == "true"));
+
+    let c = Container::run(&image, &[], &["/app", "serve", "8080"]);
+    assert!(wait_until(T, || c.logs().contains("app: serving")));
+    make_sick(&c);
+    assert_eq!(c.wait_exit(), 124, "{}", c.logs());
+}
+
+/// An app that ignores SIGTERM gets SIGKILL after the grace time (--kill-after here), and the
+/// status is still 124.
+#[test]
+fn an_unhealthy_app_that_ignores_sigterm_is_killed() {
+    require_docker();
+    let image = watchdog_image("watchdog-kill", ", \"--kill-after\", \"1s\"");
+    let c = Container::run(&image, &[], &["/app", "serve", "8080", "ignore"]);
+    assert!(wait_until(T, || c.logs().contains("app: serving")));
+    make_sick(&c);
+    assert_eq!(c.wait_exit(), 124, "{}", c.logs());
+    let logs = c.logs();
+    assert!(logs.contains("app: ignoring it"), "{logs}");
+    assert!(
+        logs.contains("child still running 1s after SIGTERM/SIGINT; sending SIGKILL"),
+        "{logs}"
+    );
+}
+
+/// A start period that covers a slow start: no restart; a healthy app is never touched, and
+/// `docker stop` still ends it at once with its own status.
+#[test]
+fn a_slow_start_in_the_start_period_and_a_healthy_app_are_left_alone() {
+    require_docker();
+    let image = watchdog_image("watchdog-slow", ", \"--health-start-period\", \"30s\"");
+    // Listens only after 3 s: ten failed checks, none counted.
+    let c = Container::run(
+        &image,
+        &["--restart", "on-failure"],
+        &["/app", "serve", "8080", "42", "3000"],
+    );
+    assert!(wait_until(T, || c.logs().contains("app: serving")));
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(restart_count(&c), 0, "{}", c.logs());
+    assert_eq!(c.inspect("{{.State.Running}}"), "true", "{}", c.logs());
+    assert!(!c.logs().contains("unhealthy"), "{}", c.logs());
+    let started = std::time::Instant::now();
+    docker_ok(&["stop", "-t", "20", &c.0]);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "docker stop was slow"
+    );
+    assert_eq!(c.wait_exit(), 42, "{}", c.logs());
+}

@@ -14,6 +14,7 @@ mod dispatch;
 mod docker;
 mod fuzz;
 mod health;
+mod init_health;
 mod init_pid1;
 mod init_process;
 mod init_signals;

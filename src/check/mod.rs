@@ -8,6 +8,7 @@ pub(crate) mod http;
 pub mod mailbox;
 mod net;
 pub mod options;
+pub mod poll;
 pub(crate) mod proxy;
 mod sha;
 pub(crate) mod target;
@@ -15,6 +16,7 @@ pub(crate) mod target;
 mod tls;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
@@ -148,6 +150,62 @@ pub fn probe(
         Target::File(path) => file_exists(path),
         Target::Db(db) => db::check(db, prepared, deadline, progress),
     }
+}
+
+/// One target's outcome in a round of [`probe_all`], and how long it took.
+pub type Verdict = (Result<String, Failure>, Duration);
+
+/// Probes every target at once, a thread each, under one hard deadline: a probe still running
+/// when it passes is a timeout that names its phase (the thread is left behind; it ends at
+/// its own deadline). With `any`, returns as soon as one target is healthy, and the targets
+/// not done yet are None.
+pub fn probe_all(
+    targets: &[Target],
+    prepared: &Arc<Prepared>,
+    deadline: &Deadline,
+    any: bool,
+) -> Vec<Option<Verdict>> {
+    let start = Instant::now();
+    let mailbox = Arc::new(mailbox::Mailbox::default());
+    let mut progress = Vec::with_capacity(targets.len());
+    for (i, target) in targets.iter().enumerate() {
+        let p = Arc::new(Progress::default());
+        progress.push(p.clone());
+        let (sender, target, prepared) = (mailbox.clone(), target.clone(), prepared.clone());
+        let deadline = *deadline;
+        let spawned = std::thread::Builder::new().spawn(move || {
+            let result = probe(&target, &prepared, &deadline, &p);
+            sender.send((i, result, start.elapsed()));
+        });
+        if spawned.is_err() {
+            mailbox.send((
+                i,
+                Err(Failure::new("cannot start a thread")),
+                start.elapsed(),
+            ));
+        }
+    }
+    let mut results: Vec<Option<Verdict>> = targets.iter().map(|_| None).collect();
+    let mut pending = targets.len();
+    while pending > 0 {
+        let Some((i, result, took)) = mailbox.recv_until(deadline.end()) else {
+            break;
+        };
+        let healthy = result.is_ok();
+        if let Some(slot) = results.get_mut(i) {
+            *slot = Some((result, took));
+        }
+        pending -= 1;
+        if any && healthy {
+            return results;
+        }
+    }
+    for (slot, p) in results.iter_mut().zip(&progress) {
+        if slot.is_none() {
+            *slot = Some((Err(deadline.timed_out(p.get())), start.elapsed()));
+        }
+    }
+    results
 }
 
 fn file_exists(path: &PathBuf) -> Result<String, Failure> {

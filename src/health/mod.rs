@@ -5,12 +5,11 @@
 
 use std::ffi::OsString;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::applet::Invocation;
-use crate::check::mailbox::Mailbox;
 use crate::check::options;
-use crate::check::{self, CheckArgs, Deadline, Prepared, Progress, Target};
+use crate::check::{self, CheckArgs, Deadline, Prepared, Target};
 use crate::cli::{self, parse_env, parse_opt};
 use crate::error::Error;
 use crate::sys::signals::{self, Received};
@@ -76,46 +75,8 @@ fn watch_for_termination() {
 
 /// Runs every check concurrently and reports. 0 when all (or, with --any, one) are healthy.
 fn check_all(opts: &Options, prepared: Arc<Prepared>) -> u8 {
-    let start = Instant::now();
     let deadline = Deadline::after(opts.timeout);
-    let mailbox = Arc::new(Mailbox::default());
-    let mut progress = Vec::with_capacity(opts.targets.len());
-    for (i, target) in opts.targets.iter().enumerate() {
-        let p = Arc::new(Progress::default());
-        progress.push(p.clone());
-        let (sender, target, prepared) = (mailbox.clone(), target.clone(), prepared.clone());
-        let spawned = std::thread::Builder::new().spawn(move || {
-            let result = check::probe(&target, &prepared, &deadline, &p);
-            sender.send((i, result, start.elapsed()));
-        });
-        if spawned.is_err() {
-            mailbox.send((
-                i,
-                Err(check::Failure::new("cannot start a thread")),
-                start.elapsed(),
-            ));
-        }
-    }
-
-    let mut results: Vec<Option<(Result<String, check::Failure>, Duration)>> =
-        opts.targets.iter().map(|_| None).collect();
-    let mut pending = opts.targets.len();
-    while pending > 0 {
-        match mailbox.recv_until(deadline.end()) {
-            Some((i, result, took)) => {
-                let healthy = result.is_ok();
-                if let Some(slot) = results.get_mut(i) {
-                    *slot = Some((result, took));
-                }
-                pending -= 1;
-                if opts.any && healthy {
-                    break;
-                }
-            }
-            None => break,
-        }
-    }
-
+    let results = check::probe_all(&opts.targets, &prepared, &deadline, opts.any);
     let healthy_count = results
         .iter()
         .filter(|r| matches!(r, Some((Ok(_), _))))
@@ -136,12 +97,7 @@ fn check_all(opts: &Options, prepared: Arc<Prepared>) -> u8 {
             Some((Err(failure), _)) if !ok || opts.verbose => {
                 report(&format!("{target}: {}", failure.0));
             }
-            Some((Err(_), _)) => {}
-            None if ok => {}
-            None => {
-                let phase = progress.get(i).map_or(check::Phase::Starting, |p| p.get());
-                report(&format!("{target}: {}", deadline.timed_out(phase).0));
-            }
+            Some((Err(_), _)) | None => {}
         }
     }
     if ok { exit::SUCCESS } else { exit::FAILURE }

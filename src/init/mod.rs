@@ -14,8 +14,10 @@
 mod leftovers;
 mod options;
 mod supervise;
+mod watchdog;
 
 use crate::applet::Invocation;
+use crate::check::poll;
 use crate::error::Error;
 use crate::sys::{process, signals};
 use crate::{cli, info, log, warn};
@@ -82,12 +84,22 @@ fn start(opts: Options) -> Result<u8, Error> {
         }
     }
 
+    // The watchdog's check options come from WARD_HEALTH_*: a bad one is a usage error now,
+    // before the app starts.
+    let watch = match &opts.health {
+        Some(w) => {
+            let checks = crate::check::CheckArgs::from_env("health")?.finish()?;
+            Some((w.clone(), crate::check::Prepared::new(checks, &w.targets)?))
+        }
+        None => None,
+    };
+
     // Phase 3b: wait for dependencies, with every signal already blocked: SIGTERM or SIGINT
     // (docker stop, Ctrl-C) ends ward at once.
     let mut pending: Vec<i32> = initial.into_iter().collect();
     if !opts.wait.is_empty() {
-        let plan = crate::wait::plan_for_init(opts.wait.clone(), opts.wait_timeout)?;
-        let (outcome, others) = crate::wait::poll::wait(std::sync::Arc::new(plan), true);
+        let plan = poll::plan_for_init(opts.wait.clone(), opts.wait_timeout)?;
+        let (outcome, others) = poll::wait(std::sync::Arc::new(plan), true);
         if let Some(code) = outcome.exit_code() {
             return Ok(code);
         }
@@ -130,6 +142,10 @@ fn start(opts: Options) -> Result<u8, Error> {
             "cannot change directory to /: {}",
             crate::error::describe_io(&e)
         );
+    }
+
+    if let Some((w, prepared)) = watch {
+        watchdog::start(w, prepared, signals::thread_id());
     }
 
     // From here on: no early exits.

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use lexopt::prelude::*;
 
+use crate::check::options::parse_positive;
 use crate::cli::{self, parse_env, parse_opt};
 use crate::error::Error;
 use crate::redact::quoted;
@@ -92,9 +93,25 @@ pub struct Options {
     pub wait: Vec<crate::check::Target>,
     /// Limit of that wait; None waits forever.
     pub wait_timeout: Option<Duration>,
+    /// `--health`: the watchdog that stops an unhealthy app; None without targets.
+    pub health: Option<Watch>,
     pub program: OsString,
     pub args: Vec<OsString>,
 }
+
+/// The watchdog's targets and timing, named and defaulted as Docker's HEALTHCHECK.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Watch {
+    pub targets: Vec<crate::check::Target>,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub retries: u32,
+    pub start_period: Duration,
+}
+
+pub const HEALTH_INTERVAL: Duration = Duration::from_secs(30);
+pub const HEALTH_TIMEOUT: Duration = Duration::from_secs(30);
+pub const HEALTH_RETRIES: u32 = 3;
 
 /// What parsing asks for: run a child, or stop here (help, version, licence) with a code.
 pub enum Parsed {
@@ -115,6 +132,11 @@ struct Builder {
     warn_reaped: Option<bool>,
     wait: Option<Vec<crate::check::Target>>,
     wait_timeout: Option<Duration>,
+    health: Option<Vec<crate::check::Target>>,
+    health_interval: Option<Duration>,
+    health_timeout: Option<Duration>,
+    health_retries: Option<u32>,
+    health_start_period: Option<Duration>,
 }
 
 const APPLET: &str = "init";
@@ -133,6 +155,11 @@ impl Builder {
             warn_reaped: self.warn_reaped.or(env.warn_reaped),
             wait: self.wait.or(env.wait),
             wait_timeout: self.wait_timeout.or(env.wait_timeout),
+            health: self.health.or(env.health),
+            health_interval: self.health_interval.or(env.health_interval),
+            health_timeout: self.health_timeout.or(env.health_timeout),
+            health_retries: self.health_retries.or(env.health_retries),
+            health_start_period: self.health_start_period.or(env.health_start_period),
         }
     }
 
@@ -182,6 +209,21 @@ impl Builder {
         if let Some(v) = cli::env_twin(APPLET, "wait-timeout")? {
             b.wait_timeout = Some(parse_env(&v, cli::parse_duration)?);
         }
+        if let Some(v) = cli::env_twin(APPLET, "health")? {
+            b.health = Some(parse_env(&v, |text| crate::check::parse_list(text, false))?);
+        }
+        if let Some(v) = cli::env_twin(APPLET, "health-interval")? {
+            b.health_interval = Some(parse_env(&v, parse_positive)?);
+        }
+        if let Some(v) = cli::env_twin(APPLET, "health-timeout")? {
+            b.health_timeout = Some(parse_env(&v, parse_positive)?);
+        }
+        if let Some(v) = cli::env_twin(APPLET, "health-retries")? {
+            b.health_retries = Some(parse_env(&v, parse_retries)?);
+        }
+        if let Some(v) = cli::env_twin(APPLET, "health-start-period")? {
+            b.health_start_period = Some(parse_env(&v, cli::parse_duration)?);
+        }
         Ok(b)
     }
 
@@ -197,10 +239,20 @@ impl Builder {
             warn_reaped: self.warn_reaped.unwrap_or(false),
             tini_wording: false,
             wait: self.wait.unwrap_or_default(),
-            wait_timeout: match self.wait_timeout.unwrap_or(crate::wait::DEFAULT_TIMEOUT) {
+            wait_timeout: match self
+                .wait_timeout
+                .unwrap_or(crate::check::poll::DEFAULT_TIMEOUT)
+            {
                 t if t.is_zero() => None,
                 t => Some(t),
             },
+            health: self.health.filter(|t| !t.is_empty()).map(|targets| Watch {
+                targets,
+                interval: self.health_interval.unwrap_or(HEALTH_INTERVAL),
+                timeout: self.health_timeout.unwrap_or(HEALTH_TIMEOUT),
+                retries: self.health_retries.unwrap_or(HEALTH_RETRIES),
+                start_period: self.health_start_period.unwrap_or_default(),
+            }),
             program,
             args,
         }
@@ -209,6 +261,15 @@ impl Builder {
 
 fn parse_wait_target(text: &str) -> Result<crate::check::Target, String> {
     crate::check::Target::parse(text, true)
+}
+
+/// How many failures in a row make the app unhealthy: 1 to 1000.
+fn parse_retries(text: &str) -> Result<u32, String> {
+    text.trim()
+        .parse::<u32>()
+        .ok()
+        .filter(|n| (1..=1000).contains(n))
+        .ok_or_else(|| format!("invalid number {} (use 1-1000)", quoted(text)))
 }
 
 /// Whether a value means "off": `0`, `off`, `false`, `no`, `none` or empty.
@@ -296,6 +357,32 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed, Error> {
             Long("wait") => {
                 let t = parse_opt("--wait", parser.value()?, parse_wait_target)?;
                 b.wait.get_or_insert_with(Vec::new).push(t);
+            }
+            Long("health") => {
+                let t = parse_opt("--health", parser.value()?, |s| {
+                    crate::check::Target::parse(s, false)
+                })?;
+                b.health.get_or_insert_with(Vec::new).push(t);
+            }
+            Long("health-interval") => {
+                let d = parse_opt("--health-interval", parser.value()?, parse_positive)?;
+                b.health_interval = Some(d);
+            }
+            Long("health-timeout") => {
+                let d = parse_opt("--health-timeout", parser.value()?, parse_positive)?;
+                b.health_timeout = Some(d);
+            }
+            Long("health-retries") => {
+                let n = parse_opt("--health-retries", parser.value()?, parse_retries)?;
+                b.health_retries = Some(n);
+            }
+            Long("health-start-period") => {
+                let d = parse_opt(
+                    "--health-start-period",
+                    parser.value()?,
+                    cli::parse_duration,
+                )?;
+                b.health_start_period = Some(d);
             }
             Long("wait-timeout") => {
                 b.wait_timeout = Some(parse_opt(
@@ -433,8 +520,22 @@ Options (environment twin in brackets; the command line wins):
                             `ward wait`); repeatable [WARD_INIT_WAIT=\"tcp://db:5432 ...\"]
       --wait-timeout DURATION  give up waiting (exit 1) after this long; 0 = never
                             (default 60s) [WARD_INIT_WAIT_TIMEOUT]
+      --health TARGET       watchdog: check TARGET (anything `ward health` takes) every
+                            interval, in-process; after --health-retries failures in a row,
+                            stop the app (SIGTERM; SIGKILL after --kill-after, else 10s) and
+                            exit 124, so the restart policy brings the container back;
+                            repeatable [WARD_INIT_HEALTH=\"http://127.0.0.1:8080/healthz ...\"]
+      --health-interval DURATION  time between checks (default 30s)
+                            [WARD_INIT_HEALTH_INTERVAL]
+      --health-timeout DURATION   limit of one check (default 30s) [WARD_INIT_HEALTH_TIMEOUT]
+      --health-retries N    failures in a row that make the app unhealthy (default 3)
+                            [WARD_INIT_HEALTH_RETRIES]
+      --health-start-period DURATION  failures in this first stretch do not count; the first
+                            success ends it (default 0) [WARD_INIT_HEALTH_START_PERIOD]
   -h, --help                show this help
 
+The health checks take their check options (--status, -H, --ca-file...) from the
+WARD_HEALTH_* variables of `ward health`.
 The wait takes its check options (interval, headers, TLS...) from the WARD_WAIT_* variables of
 `ward wait`. SIGTERM or SIGINT during the wait ends ward at once (143, 130).
 

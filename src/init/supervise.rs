@@ -13,6 +13,10 @@ use crate::sys::process::{self, Ended, Reaped};
 use crate::sys::signals::{self, ALL_BUT_FAULTS, Received};
 use crate::{cli, debug, exit, info, warn};
 
+/// How long an app stopped for being unhealthy gets between SIGTERM and SIGKILL when
+/// --kill-after does not say (docker stop's default).
+const UNHEALTHY_GRACE: Duration = Duration::from_secs(10);
+
 /// How long ward keeps reaping after the final SIGKILL (a process in uninterruptible sleep dies
 /// only when it wakes up); after that, what is left is re-parented or killed by the kernel.
 const AFTER_KILL: Duration = Duration::from_millis(500);
@@ -34,6 +38,8 @@ struct Supervisor<'a> {
     kill_at: Option<Instant>,
     /// Warned once that /proc could not be read.
     warned_proc: bool,
+    /// The watchdog found the app unhealthy and ward is stopping it.
+    stopping_unhealthy: bool,
 }
 
 /// Runs until the child has exited and the rest has been shut down; returns the exit code.
@@ -46,6 +52,7 @@ pub fn run(opts: &Options, child: i32, pid1: bool, initial: &[i32]) -> u8 {
         pid1,
         kill_at: None,
         warned_proc: false,
+        stopping_unhealthy: false,
     };
     for &sig in initial {
         s.forward(sig, Target::Child);
@@ -53,7 +60,16 @@ pub fn run(opts: &Options, child: i32, pid1: bool, initial: &[i32]) -> u8 {
     let ended = s.until_child_exits();
     let mut code = exit::from_ended(ended);
     info!("child {child} {}", describe(ended));
-    if opts.remap_exit.contains(code) {
+    if s.stopping_unhealthy {
+        // Whatever the app said on its way out (0 after a clean SIGTERM, say), the container
+        // must not look like it finished well; --remap-exit does not apply.
+        warn!(
+            "the app was stopped for being unhealthy ({}); exiting with status {}",
+            describe(ended),
+            exit::UNHEALTHY
+        );
+        code = exit::UNHEALTHY;
+    } else if opts.remap_exit.contains(code) {
         debug!("status {code} remapped to 0");
         code = exit::SUCCESS;
     }
@@ -103,6 +119,9 @@ impl Supervisor<'_> {
         loop {
             for sig in signals::take_sent_faults().iter() {
                 self.forward(sig, Target::Child);
+            }
+            if !self.stopping_unhealthy && super::watchdog::unhealthy() {
+                self.stop_unhealthy();
             }
             if reap {
                 reap = false;
@@ -164,6 +183,15 @@ impl Supervisor<'_> {
         }
     }
 
+    /// The watchdog fired: SIGTERM to the app (as `docker stop` would send it to ward, so
+    /// --rewrite applies), SIGKILL after --kill-after or 10 s.
+    fn stop_unhealthy(&mut self) {
+        self.stopping_unhealthy = true;
+        let grace = self.opts.kill_after.unwrap_or(UNHEALTHY_GRACE);
+        self.kill_at = Some(cli::later(grace));
+        self.forward(libc::SIGTERM, Target::Child);
+    }
+
     /// --kill-after expired: the child ignored SIGTERM/SIGINT for too long.
     fn kill_child_now(&mut self) {
         self.kill_at = None;
@@ -172,9 +200,14 @@ impl Supervisor<'_> {
         } else {
             self.child
         };
+        let grace = match (self.stopping_unhealthy, self.opts.kill_after) {
+            (_, Some(after)) => after,
+            (true, None) => UNHEALTHY_GRACE,
+            (false, None) => Duration::ZERO,
+        };
         warn!(
             "child still running {} after SIGTERM/SIGINT; sending SIGKILL",
-            cli::format_duration(self.opts.kill_after.unwrap_or_default())
+            cli::format_duration(grace)
         );
         if let Err(e) = signals::send(pid, libc::SIGKILL) {
             if e != nix::errno::Errno::ESRCH {

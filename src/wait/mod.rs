@@ -5,26 +5,22 @@
 //! Exit codes: 0 ready (or, after exec, the program's own), 1 timed out, 2 usage, 128+N when
 //! signal N (SIGTERM, SIGINT, ...) ended the wait, 127/126 when the program cannot be run.
 
-pub mod poll;
-
 use std::ffi::OsString;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::applet::Invocation;
 use crate::check::options;
+use crate::check::poll;
 use crate::check::{CheckArgs, Prepared, Target};
 use crate::cli::{self, parse_env, parse_opt};
 use crate::error::Error;
 use crate::exit;
 use crate::sys::{process, signals};
 
-use poll::Plan;
+use poll::{DEFAULT_INTERVAL, DEFAULT_TIMEOUT, Plan, default_attempt_timeout};
 
 const APPLET: &str = "wait";
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
-pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
-pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// docker-compose-wait's defaults, used when called as `wait`.
 const COMPAT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -78,41 +74,6 @@ pub fn run(inv: Invocation) -> Result<u8, Error> {
             Err(Error::Exec { program, err })
         }
     }
-}
-
-/// The plan for `ward init --wait`: its targets and timeout, with every other setting from
-/// the WARD_WAIT_* variables.
-pub fn plan_for_init(targets: Vec<Target>, timeout: Option<Duration>) -> Result<Plan, Error> {
-    let checks = CheckArgs::from_env(APPLET)?.finish()?;
-    let get = |opt: &str| -> Result<Option<Duration>, Error> {
-        cli::env_twin(APPLET, opt)?
-            .map(|v| parse_env(&v, cli::parse_duration))
-            .transpose()
-    };
-    let flag = |opt: &str| -> Result<bool, Error> {
-        Ok(cli::env_twin(APPLET, opt)?
-            .map(|v| parse_env(&v, cli::parse_bool))
-            .transpose()?
-            .unwrap_or(false))
-    };
-    let attempt_timeout =
-        get("attempt-timeout")?.unwrap_or_else(|| default_attempt_timeout(&checks));
-    Ok(Plan {
-        prepared: Prepared::new(checks, &targets)?,
-        timeout,
-        attempts: None,
-        interval: get("interval")?
-            .unwrap_or(DEFAULT_INTERVAL)
-            .max(Duration::from_millis(10)),
-        attempt_timeout: attempt_timeout.max(Duration::from_millis(1)),
-        any: flag("any")?,
-        level: if flag("quiet")? {
-            poll::QUIET
-        } else {
-            poll::PROGRESS
-        },
-        targets,
-    })
 }
 
 /// Splits `ARGS... -- PROGRAM ARGS...` at the first `--`.
@@ -357,12 +318,6 @@ fn parse(args: Vec<OsString>, compat: bool) -> Result<Options, Error> {
         after,
         program,
     })
-}
-
-/// One attempt may take the default 5 s, or longer when the connect timeout asks for it (a
-/// WAIT_HOST_CONNECT_TIMEOUT of 10 s must be able to take effect).
-fn default_attempt_timeout(check: &crate::check::CheckOptions) -> Duration {
-    DEFAULT_ATTEMPT_TIMEOUT.max(check.connect_timeout + Duration::from_secs(1))
 }
 
 pub fn help() -> String {

@@ -2,7 +2,8 @@
 //! deadline, progress on stderr (a line when a target becomes ready, "still waiting" at most
 //! every 10 s per target). The calling thread only collects signals, so SIGTERM/SIGINT end the
 //! wait at once; the coordinator wakes it with a SIGCHLD (harmless everywhere ward runs) when
-//! it is done. Shared by `ward wait` and `ward init --wait`.
+//! it is done. Shared by `ward wait` and `ward init --wait` (which meet here, in check/, and
+//! never in each other).
 //!
 //! Every thread starts with every signal blocked (see `signals::prepare_for_threads`), so no
 //! signal meant for ward or its child can be taken, or kill the process, in a poller.
@@ -11,10 +12,17 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::check::mailbox::Mailbox;
-use crate::check::{self, Deadline, Prepared, Progress, Target};
+use crate::check::{self, CheckArgs, Deadline, Prepared, Progress, Target};
+use crate::cli::parse_env;
 use crate::cli::{self, format_duration};
+use crate::error::Error;
 use crate::log;
 use crate::sys::signals::{self, ALL_BUT_FAULTS, Received};
+
+/// The defaults of `ward wait` (and of `ward init --wait`).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
+pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How often a target that is not ready yet is mentioned.
 const REPORT_EVERY: Duration = Duration::from_secs(10);
@@ -386,4 +394,44 @@ fn poll(
             return;
         }
     }
+}
+
+/// The applet whose WARD_WAIT_* variables `ward init --wait` reads.
+const WAIT: &str = "wait";
+
+/// The plan for `ward init --wait`: its targets and timeout, with every other setting from
+/// the WARD_WAIT_* variables.
+pub fn plan_for_init(targets: Vec<Target>, timeout: Option<Duration>) -> Result<Plan, Error> {
+    let checks = CheckArgs::from_env(WAIT)?.finish()?;
+    let get = |opt: &str| -> Result<Option<Duration>, Error> {
+        cli::env_twin(WAIT, opt)?
+            .map(|v| parse_env(&v, cli::parse_duration))
+            .transpose()
+    };
+    let flag = |opt: &str| -> Result<bool, Error> {
+        Ok(cli::env_twin(WAIT, opt)?
+            .map(|v| parse_env(&v, cli::parse_bool))
+            .transpose()?
+            .unwrap_or(false))
+    };
+    let attempt_timeout =
+        get("attempt-timeout")?.unwrap_or_else(|| default_attempt_timeout(&checks));
+    Ok(Plan {
+        prepared: Prepared::new(checks, &targets)?,
+        timeout,
+        attempts: None,
+        interval: get("interval")?
+            .unwrap_or(DEFAULT_INTERVAL)
+            .max(Duration::from_millis(10)),
+        attempt_timeout: attempt_timeout.max(Duration::from_millis(1)),
+        any: flag("any")?,
+        level: if flag("quiet")? { QUIET } else { PROGRESS },
+        targets,
+    })
+}
+
+/// One attempt may take the default 5 s, or longer when the connect timeout asks for it (a
+/// WAIT_HOST_CONNECT_TIMEOUT of 10 s must be able to take effect).
+pub fn default_attempt_timeout(check: &crate::check::CheckOptions) -> Duration {
+    DEFAULT_ATTEMPT_TIMEOUT.max(check.connect_timeout + Duration::from_secs(1))
 }
