@@ -1,7 +1,8 @@
 //! The exit-code model. Exit codes are contracts with Docker, Kubernetes and shells:
 //! a child's own code passes through, a death by signal N is 128+N, an exec failure is 127
 //! (not found) or 126 (found but not executable), a usage error is 2 (1 where a personality's
-//! contract says so: tini mode, health).
+//! contract says so: tini mode, health), and an app that `init --health` stopped for being
+//! unhealthy is 124.
 
 use std::io;
 

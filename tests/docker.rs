@@ -575,7 +575,9 @@ fn an_unhealthy_app_that_ignores_sigterm_is_killed() {
     let logs = c.logs();
     assert!(logs.contains("app: ignoring it"), "{logs}");
     assert!(
-        logs.contains("child still running 1s after SIGTERM/SIGINT; sending SIGKILL"),
+        logs.contains(
+            "child still running 1s after the SIGTERM for being unhealthy; sending SIGKILL"
+        ),
         "{logs}"
     );
 }

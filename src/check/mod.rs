@@ -1,5 +1,6 @@
-//! What a target is and how it is probed (HTTP, HTTPS, TCP, Unix socket, file): the one checker
-//! shared by `health` and `wait`. Everything runs in-process under a hard deadline; nothing
+//! What a target is and how it is probed (HTTP, HTTPS, TCP, Unix socket, file, PostgreSQL,
+//! Redis, MySQL): the one checker shared by `health`, `wait`, `init --wait` (the poller) and
+//! `init --health` (the watchdog), which meet here and in sys/ only. Everything runs in-process under a hard deadline; nothing
 //! here starts a process. A probe ends in a short success detail ("HTTP 200") or a one-line
 //! failure ("connection refused", "timed out after 5s while connecting"), never in a panic.
 

@@ -200,9 +200,12 @@ anything else (unhealthy, unreachable, timed out, bad usage). Never 2: Docker re
 Silent on success; one line per failing target on stderr.
 
 TARGET: http://HOST[:PORT]/PATH, https://HOST[:PORT]/PATH (IPv6 as [::1]), tcp://HOST:PORT
-(a connect check), unix:///PATH (a connect check). HTTP is healthy for statuses 200-399.
-Loopback targets (localhost, 127.0.0.0/8, ::1) never go through a proxy; every address a
-name resolves to is tried, IPv6 and IPv4.
+(a connect check), unix:///PATH (a connect check), and databases that are ready, not just
+listening: postgres://[USER@]HOST[:PORT][/DB], redis://[[USER]:PASSWORD@]HOST[:PORT] (rediss://
+with TLS), mysql://[USER[:PASSWORD]@]HOST[:PORT] (a login when a user is given). HTTP is
+healthy for statuses 200-399. Loopback targets (localhost, 127.0.0.0/8 however written, ::1)
+never go through a proxy; every address a name resolves to is tried, IPv6 and IPv4. At most
+64 targets.
 
 Options (environment twin in brackets):
   -t, --timeout DURATION      deadline for the whole run, name resolution included

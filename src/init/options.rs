@@ -495,7 +495,7 @@ Usage: ward init [OPTIONS] [--] PROGRAM [ARGS...]
 
 Runs PROGRAM as the only child of a minimal PID 1: forwards every signal to it, reaps every
 zombie, and exits with its exit code (128+N if it died of signal N; 127 if PROGRAM is not
-found, 126 if it cannot be executed). When the child exits, the processes left behind get
+found, 126 if it cannot be executed; 124 if --health stopped it). When the child exits, the processes left behind get
 SIGTERM, then SIGKILL after the grace period. Not PID 1, ward becomes a child subreaper.
 
 Options (environment twin in brackets; the command line wins):

@@ -205,8 +205,13 @@ impl Supervisor<'_> {
             (true, None) => UNHEALTHY_GRACE,
             (false, None) => Duration::ZERO,
         };
+        let sent = if self.stopping_unhealthy {
+            "the SIGTERM for being unhealthy"
+        } else {
+            "SIGTERM/SIGINT"
+        };
         warn!(
-            "child still running {} after SIGTERM/SIGINT; sending SIGKILL",
+            "child still running {} after {sent}; sending SIGKILL",
             cli::format_duration(grace)
         );
         if let Err(e) = signals::send(pid, libc::SIGKILL) {

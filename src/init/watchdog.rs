@@ -64,8 +64,13 @@ pub fn start(watch: Watch, prepared: Prepared, main_tid: i32) {
                 );
                 continue;
             }
+            let times = if failures == 1 {
+                "1 failure".to_string()
+            } else {
+                format!("{failures} failures in a row")
+            };
             warn!(
-                "unhealthy: {why} ({failures} failures in a row, every {}); stopping the app",
+                "unhealthy: {why} ({times}, every {}); stopping the app",
                 cli::format_duration(watch.interval)
             );
             UNHEALTHY.store(true, Ordering::SeqCst);
