@@ -260,10 +260,10 @@ def reaping(b, counts):
         runs = {name: [] for name in init_cmds(b)}
         for _ in range(reps.get(n, 1)):
             for name, cmd in init_cmds(b).items():
-                r = sh(*pid1(cmd + [b.helper, "burst", str(n)]), timeout=600)
                 try:
+                    r = sh(*pid1(cmd + [b.helper, "burst", str(n)]), timeout=300)
                     runs[name].append(int(r.stdout.split()[-1]))
-                except (IndexError, ValueError):
+                except (IndexError, ValueError, subprocess.TimeoutExpired):
                     runs[name].append(None)
         out[n] = runs
     return out
