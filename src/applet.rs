@@ -38,7 +38,7 @@ pub static APPLETS: &[Applet] = &[
     Applet {
         name: "health",
         aliases: &["healthcheck"],
-        about: "HTTP(S), TCP and Unix-socket checks for HEALTHCHECK and exec probes: exit 0 or 1",
+        about: "HTTP(S), TCP, Unix-socket and database checks for HEALTHCHECK and exec probes: exit 0 or 1",
         help: health::help,
         version: ward_version,
         usage_code: exit::FAILURE,
@@ -187,6 +187,17 @@ fn multi_call(mut args: Vec<OsString>) -> u8 {
     }
     let first = args.remove(0);
     let first_str = first.to_string_lossy();
+    let extra = match first_str.as_ref() {
+        "--help" | "-h" | "--version" | "-V" | "--list" => !args.is_empty(),
+        "help" => args.len() > 1,
+        _ => false,
+    };
+    if extra {
+        log::said(format_args!(
+            "{first_str} takes no other arguments; see 'ward --help'"
+        ));
+        return exit::USAGE;
+    }
     match first_str.as_ref() {
         "--help" | "-h" => {
             print_stdout(&general_help());

@@ -320,8 +320,8 @@ pub fn unknown_option(arg: &lexopt::Arg<'_>, see: &str) -> Error {
 
 /// `-h`, `--help` or `--version` with other arguments: a usage error, never help and exit 0 (a
 /// HEALTHCHECK typed `-h 'Authorization: ...'` must not pass forever).
-pub fn meta_with_others(flag: &str) -> Error {
-    let hint = if flag == "-h" {
+pub fn meta_with_others(flag: &str, headers: bool) -> Error {
+    let hint = if flag == "-h" && headers {
         " (a request header is -H)"
     } else {
         ""

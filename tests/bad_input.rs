@@ -205,6 +205,15 @@ fn health_is_never_killed_by_a_signal() {
         libc::SIGPROF,
         libc::SIGIO,
         libc::SIGPWR,
+        // Sent by another process: a fault signal, and the stop signals.
+        libc::SIGSEGV,
+        libc::SIGABRT,
+        libc::SIGBUS,
+        libc::SIGTRAP,
+        libc::SIGSYS,
+        libc::SIGTSTP,
+        libc::SIGTTIN,
+        libc::SIGTTOU,
         34,
         40,
         64,
@@ -349,7 +358,7 @@ fn redirects_to_other_schemes_are_not_followed() {
         let err = stderr(&out);
         assert_eq!(code(&out), 1, "{location}: {err}");
         assert!(
-            err.contains("only http and https redirects are followed"),
+            err.contains("only http:// and https:// redirects are followed"),
             "{location}: {err}"
         );
         assert_eq!(
@@ -429,5 +438,40 @@ fn no_raw_tab_in_output() {
         let err = stderr(&out);
         assert!(!err.is_empty(), "{args:?}");
         assert!(!err.contains('\t'), "{args:?}: {err:?}");
+    }
+}
+
+/// A FIFO given as a file ward reads (a password, a CA) fails at once instead of blocking the
+/// check past its deadline; non-UTF-8 in docker-compose-wait's variables is a usage error,
+/// never a variable silently dropped.
+#[test]
+fn special_files_and_bytes_are_refused_at_once() {
+    let dir = TempDir::new("fifo");
+    let fifo = dir.join("fifo");
+    let path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo with a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0);
+    let fifo = fifo.to_str().unwrap();
+    let out = run(
+        &["health", "--password-file", fifo, "redis://127.0.0.1:1"],
+        &[],
+    );
+    let err = usage_error(&out, 1, "--password-file FIFO");
+    assert!(err.contains("is not a regular file"), "{err}");
+    let out = run(
+        &["init", "--wait", "redis://127.0.0.1:1", "true"],
+        &[("WARD_WAIT_PASSWORD_FILE", fifo)],
+    );
+    usage_error(&out, 2, "init --wait with a FIFO password file");
+
+    use std::os::unix::ffi::OsStrExt;
+    for var in ["WAIT_HOSTS", "WAIT_PATHS", "WAIT_COMMAND"] {
+        let mut cmd = clean(Command::new(ward_as(&dir, "wait")));
+        cmd.env(var, std::ffi::OsStr::from_bytes(b"127.0.0.1:1\xff"))
+            .env("WAIT_TIMEOUT", "1");
+        default_signals(&mut cmd);
+        let out = output_within(cmd, T);
+        let err = usage_error(&out, 2, var);
+        assert!(err.contains("not valid UTF-8"), "{err}");
     }
 }

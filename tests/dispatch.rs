@@ -253,6 +253,16 @@ fn every_applet_speaks_the_same_way() {
             );
         }
     }
+    for args in [
+        &["--version", "x"][..],
+        &["--help", "x"],
+        &["--list", "x"],
+        &["help", "init", "x"],
+    ] {
+        let out = output_within(ward_cmd(args), T);
+        assert_eq!(code(&out), 2, "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
     let out = output_within(ward_cmd(["--frob"]), T);
     assert!(
         stderr(&out).starts_with("ward[") && stderr(&out).contains("unknown option '--frob'"),

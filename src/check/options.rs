@@ -205,7 +205,7 @@ pub fn parse_command_line(
                         Key::Long(ref s) if s == "help" => "--help",
                         Key::Long(_) => "--version",
                     };
-                    return Err(cli::meta_with_others(flag));
+                    return Err(cli::meta_with_others(flag, true));
                 }
                 if !checks.take(&key, &mut parser)? && !other(&key, &mut parser)? {
                     return Err(Error::usage(format!(
@@ -454,7 +454,19 @@ impl CheckArgs {
 /// The password in a file (a Docker or Kubernetes secret): its content without one trailing
 /// newline. The content is never shown, not even in an error.
 fn read_password(path: &std::path::Path) -> Result<Secret, Error> {
-    let bytes = std::fs::read(path).map_err(|e| {
+    // A FIFO or a device would block the read past every deadline (and SIGTERM with it).
+    if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+        return Err(Error::usage(format!(
+            "--password-file: {} is not a regular file",
+            path.display()
+        )));
+    }
+    let mut bytes = Vec::new();
+    let read = std::fs::File::open(path).and_then(|f| {
+        use std::io::Read;
+        f.take(4096).read_to_end(&mut bytes)
+    });
+    read.map_err(|e| {
         Error::usage(format!(
             "--password-file: cannot read {}: {}",
             path.display(),

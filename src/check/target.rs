@@ -9,7 +9,8 @@ use crate::redact::{Secret, quoted};
 
 /// The forms every message about a bad target lists.
 pub const FORMS: &str = "http://HOST[:PORT]/PATH, https://HOST[:PORT]/PATH, tcp://HOST:PORT, \
-     postgres://HOST[:PORT], redis://HOST[:PORT], mysql://HOST[:PORT] or unix:///PATH";
+     postgres://HOST[:PORT], redis[s]://HOST[:PORT], mysql://HOST[:PORT] (or mariadb://) or \
+     unix:///PATH";
 
 /// A database whose readiness a target asks about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -166,9 +167,15 @@ impl Url {
             return Url::parse(loc);
         }
         if let Some(scheme) = uri_scheme(loc) {
+            // The scheme is shown only when ward knows it (it could be a user name).
+            let shown = if crate::redact::known_scheme(scheme) {
+                format!("{}:", scheme.to_ascii_lowercase())
+            } else {
+                "…:".to_string()
+            };
             return Err(format!(
-                "the location is a {}: URL; only http and https redirects are followed",
-                scheme.to_ascii_lowercase()
+                "the location's scheme is {shown}, and only http:// and https:// redirects are \
+                 followed"
             ));
         }
         let mut next = self.clone();
@@ -559,12 +566,17 @@ mod tests {
             "mailto:a@b",
         ] {
             let err = base.join(other).unwrap_err();
-            assert!(err.contains("only http and https"), "{other}: {err}");
+            assert!(err.contains("only http:// and https://"), "{other}: {err}");
         }
         assert!(
             base.join("x:y")
                 .unwrap_err()
-                .starts_with("the location is a x: URL")
+                .starts_with("the location's scheme is …:,")
+        );
+        assert!(
+            base.join("ftp:x")
+                .unwrap_err()
+                .starts_with("the location's scheme is ftp:,")
         );
         assert_eq!(base.join("./x:y").unwrap().path, "/a/./x:y");
         let u = base.join("//other:2/p").unwrap();

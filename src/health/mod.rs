@@ -38,25 +38,24 @@ pub fn run(inv: Invocation) -> Result<u8, Error> {
 }
 
 /// A health check exits 0 or 1, always: SIGPIPE is ignored (a closed stderr costs the line,
-/// not the verdict), and every other signal whose default action would end the process
-/// (SIGTERM from Docker or the kubelet giving up, Ctrl-C, HUP, QUIT, USR1, USR2, ALRM, the
-/// real-time signals...) ends the check at once with 1 and one line. They are blocked before any
-/// thread starts, so only this watcher receives them. Faults, stop signals and those ignored by
-/// default keep their usual meaning.
+/// not the verdict), and every other signal that would end or stop the process (SIGTERM from
+/// Docker or the kubelet giving up, Ctrl-C, HUP, QUIT, USR1, USR2, ALRM, the real-time
+/// signals, TSTP/TTIN/TTOU, and SEGV/ABRT/BUS/... when another process sends them) ends the
+/// check at once with 1 and one line. They are blocked before any thread starts, so only this
+/// watcher receives them; a sent fault signal reaches it through the fault handlers, which
+/// queue it and raise a SIGCHLD (a real fault in ward still kills it). Only SIGKILL and
+/// SIGSTOP, which nothing can catch, are left.
 fn watch_for_termination() {
     signals::ignore_sigpipe();
+    signals::catch_sent_faults();
     let mut set = signals::ALL_BUT_FAULTS;
     for keep in [
         libc::SIGKILL,
         libc::SIGSTOP,
         libc::SIGPIPE,
-        libc::SIGCHLD,
         libc::SIGCONT,
         libc::SIGURG,
         libc::SIGWINCH,
-        libc::SIGTSTP,
-        libc::SIGTTIN,
-        libc::SIGTTOU,
     ] {
         set = set.without(keep);
     }
@@ -65,10 +64,20 @@ fn watch_for_termination() {
     }
     let _ = std::thread::Builder::new().spawn(move || {
         loop {
-            if let Received::Signal { signo, .. } = signals::wait(set, None) {
-                log::said(format_args!("stopped by {}", cli::signal_name(signo)));
-                std::process::exit(i32::from(exit::FAILURE));
-            }
+            let signo = match signals::wait(set, None) {
+                Received::Signal { signo, .. } if signo == libc::SIGCHLD => {
+                    // Raised by the fault handler for a sent fault signal (health has no
+                    // children of its own).
+                    match signals::take_sent_faults().iter().next() {
+                        Some(fault) => fault,
+                        None => continue,
+                    }
+                }
+                Received::Signal { signo, .. } => signo,
+                _ => continue,
+            };
+            log::said(format_args!("stopped by {}", cli::signal_name(signo)));
+            std::process::exit(i32::from(exit::FAILURE));
         }
     });
 }

@@ -209,19 +209,25 @@ impl Builder {
         if let Some(v) = cli::env_twin(APPLET, "wait-timeout")? {
             b.wait_timeout = Some(parse_env(&v, cli::parse_duration)?);
         }
-        if let Some(v) = cli::env_twin(APPLET, "health")? {
+        if let Some(v) = cli::env_twin(APPLET, "health")?.filter(|v| !v.1.trim().is_empty()) {
             b.health = Some(parse_env(&v, |text| crate::check::parse_list(text, false))?);
         }
-        if let Some(v) = cli::env_twin(APPLET, "health-interval")? {
+        if let Some(v) =
+            cli::env_twin(APPLET, "health-interval")?.filter(|v| !v.1.trim().is_empty())
+        {
             b.health_interval = Some(parse_env(&v, parse_positive)?);
         }
-        if let Some(v) = cli::env_twin(APPLET, "health-timeout")? {
+        if let Some(v) = cli::env_twin(APPLET, "health-timeout")?.filter(|v| !v.1.trim().is_empty())
+        {
             b.health_timeout = Some(parse_env(&v, parse_positive)?);
         }
-        if let Some(v) = cli::env_twin(APPLET, "health-retries")? {
+        if let Some(v) = cli::env_twin(APPLET, "health-retries")?.filter(|v| !v.1.trim().is_empty())
+        {
             b.health_retries = Some(parse_env(&v, parse_retries)?);
         }
-        if let Some(v) = cli::env_twin(APPLET, "health-start-period")? {
+        if let Some(v) =
+            cli::env_twin(APPLET, "health-start-period")?.filter(|v| !v.1.trim().is_empty())
+        {
             b.health_start_period = Some(parse_env(&v, cli::parse_duration)?);
         }
         Ok(b)
@@ -391,9 +397,9 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed, Error> {
                     cli::parse_duration,
                 )?)
             }
-            Short('h') => return Err(cli::meta_with_others("-h")),
-            Long("help") => return Err(cli::meta_with_others("--help")),
-            Long("version") => return Err(cli::meta_with_others("--version")),
+            Short('h') => return Err(cli::meta_with_others("-h", false)),
+            Long("help") => return Err(cli::meta_with_others("--help", false)),
+            Long("version") => return Err(cli::meta_with_others("--version", false)),
             Value(program) => {
                 let rest: Vec<OsString> = parser.raw_args()?.collect();
                 if verbose > 0 {
@@ -433,9 +439,9 @@ pub fn parse_tini(args: Vec<OsString>) -> Result<Parsed, Error> {
     while let Some(arg) = parser.next()? {
         match arg {
             // Alone, `-h` was answered before parsing (applet.rs).
-            Short('h') => return Err(cli::meta_with_others("-h")),
-            Long("help") => return Err(cli::meta_with_others("--help")),
-            Long("version") => return Err(cli::meta_with_others("--version")),
+            Short('h') => return Err(cli::meta_with_others("-h", false)),
+            Long("help") => return Err(cli::meta_with_others("--help", false)),
+            Long("version") => return Err(cli::meta_with_others("--version", false)),
             Short('l') => {
                 cli::print_stdout(LICENSE);
                 return Ok(Parsed::Done(0));

@@ -105,8 +105,16 @@ fn compat_seconds(name: &str) -> Result<Option<Duration>, Error> {
     }
 }
 
-fn compat_var(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+/// A docker-compose-wait variable: None when unset or blank; not valid UTF-8 is a usage
+/// error, never a variable silently ignored.
+fn compat_var(name: &str) -> Result<Option<String>, Error> {
+    match std::env::var(name) {
+        Ok(v) => Ok(Some(v).filter(|v| !v.trim().is_empty())),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => {
+            Err(Error::usage(format!("{name}: not valid UTF-8")))
+        }
+    }
 }
 
 /// The first of several docker-compose-wait variable names that is set (new name, then the
@@ -208,7 +216,7 @@ fn parse(args: Vec<OsString>, compat: bool) -> Result<Options, Error> {
     let mut interval = interval;
     let timeout = if compat {
         // docker-compose-wait's variables, when called as `wait`.
-        if let Some(hosts) = compat_var("WAIT_HOSTS") {
+        if let Some(hosts) = compat_var("WAIT_HOSTS")? {
             for (i, h) in hosts
                 .split(',')
                 .map(str::trim)
@@ -228,7 +236,7 @@ fn parse(args: Vec<OsString>, compat: bool) -> Result<Options, Error> {
                 })?);
             }
         }
-        if let Some(paths) = compat_var("WAIT_PATHS") {
+        if let Some(paths) = compat_var("WAIT_PATHS")? {
             // Relative paths are relative to the working directory, as there.
             let cwd = std::env::current_dir().unwrap_or_else(|_| "/".into());
             for p in paths.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -236,7 +244,7 @@ fn parse(args: Vec<OsString>, compat: bool) -> Result<Options, Error> {
             }
         }
         if program.is_none() {
-            if let Some(cmd) = compat_var("WAIT_COMMAND") {
+            if let Some(cmd) = compat_var("WAIT_COMMAND")? {
                 let mut words = cli::split_command(&cmd)
                     .map_err(|e| Error::usage(format!("WAIT_COMMAND: {e}")))?;
                 if !words.is_empty() {
@@ -255,7 +263,7 @@ fn parse(args: Vec<OsString>, compat: bool) -> Result<Options, Error> {
         }
         let compat_interval = compat_seconds("WAIT_SLEEP_INTERVAL")?;
         interval = interval.or(compat_interval);
-        if let Some(l) = compat_var("WAIT_LOGGER_LEVEL") {
+        if let Some(l) = compat_var("WAIT_LOGGER_LEVEL")? {
             let compat_level = match l.trim().to_ascii_lowercase().as_str() {
                 "debug" | "trace" => poll::DEBUG,
                 "info" | "warn" => poll::PROGRESS,
