@@ -170,10 +170,16 @@ fn ward_lets_go_of_inherited_fds_and_cwd_but_the_child_keeps_them() {
     {
         use std::os::fd::AsRawFd;
         let raw = f.as_raw_fd();
-        // SAFETY: dup2 between fork and exec, onto a fixed descriptor number.
+        // SAFETY: dup2/fcntl between fork and exec, onto a fixed descriptor number. When the
+        // file already is descriptor 7 (the lowest free one in a busy test process), dup2 would
+        // do nothing and leave its close-on-exec flag: clear the flag instead.
         unsafe {
             cmd.pre_exec(move || {
-                libc::dup2(raw, 7);
+                if raw == 7 {
+                    libc::fcntl(7, libc::F_SETFD, 0);
+                } else {
+                    libc::dup2(raw, 7);
+                }
                 Ok(())
             });
         }
