@@ -399,6 +399,24 @@ impl Mariadb {
     fn url(&self, auth: &str) -> String {
         format!("mysql://{auth}127.0.0.1:{}", self.port)
     }
+
+    /// How many connections the `busy` user holds.
+    fn busy_connections(&self) -> u32 {
+        let out = Command::new("mariadb")
+            .args(["--no-defaults", "-u", "root", "-N", "-S"])
+            .arg(self.dir.join("sock"))
+            .args([
+                "-e",
+                "SELECT COUNT(*) FROM information_schema.processlist WHERE user = 'busy'",
+            ])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .unwrap_or(0)
+    }
 }
 
 impl Drop for Mariadb {
@@ -437,29 +455,45 @@ fn mariadb_greeting_login_full_and_stopped() {
 
     // max_connections exhausted by logged-in clients: a login is refused with 1040, not
     // ready. (MariaDB still sends its greeting then, so the greeting-only probe says up.)
-    let mut sleepers: Vec<Child> = (0..12)
-        .map(|_| {
-            Command::new("mariadb")
-                .args(["--no-defaults", "-h", "127.0.0.1", "-u", "busy"])
-                .arg(format!("-P{}", m.port))
-                .args(["-e", "SELECT SLEEP(60)"])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    let full = wait_until(Duration::from_secs(20), || {
-        stderr(&health(&[&m.url("probe:S3cret%21@")])).contains("Too many connections")
-    });
+    // Sleepers are started until all ten slots hold one; root counts them between rounds only,
+    // so its own connection never takes a slot a sleeper needed.
+    let sleeper = || {
+        Command::new("mariadb")
+            .args(["--no-defaults", "-h", "127.0.0.1", "-u", "busy"])
+            .arg(format!("-P{}", m.port))
+            .args(["-e", "SELECT SLEEP(120)"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut sleepers: Vec<Child> = Vec::new();
+    let mut busy = 0;
+    for _ in 0..15 {
+        for _ in busy..10 {
+            sleepers.push(sleeper());
+        }
+        std::thread::sleep(Duration::from_secs(2));
+        busy = m.busy_connections();
+        if busy >= 10 {
+            break;
+        }
+    }
+    let mut last = String::new();
+    let full = busy >= 10
+        && wait_until(Duration::from_secs(30), || {
+            last = stderr(&health(&[&m.url("probe:S3cret%21@")]));
+            last.contains("Too many connections")
+        });
     for s in &mut sleepers {
         let _ = s.kill();
         let _ = s.wait();
     }
     assert!(
         full,
-        "the login was never refused with too many connections"
+        "the login was never refused with too many connections ({busy} sleepers connected; \
+         the probe said: {last})"
     );
     let port = m.port;
     drop(m);

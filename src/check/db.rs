@@ -160,17 +160,7 @@ fn server_text(bytes: &[u8]) -> String {
 /// printable characters.
 #[inline(never)]
 fn not_server(what: &str, reply: &str, bytes: &[u8]) -> Failure {
-    let shown: String = bytes
-        .iter()
-        .take(16)
-        .map(|&b| {
-            if b.is_ascii_graphic() || b == b' ' {
-                b as char
-            } else {
-                '.'
-            }
-        })
-        .collect();
+    let shown = super::printable(bytes, 16);
     Failure::new(format!(
         "not a {what} server (the {reply} starts with {shown:?})"
     ))

@@ -384,18 +384,10 @@ fn looks_like_http(buf: &[u8]) -> bool {
 }
 
 fn not_http(buf: &[u8]) -> String {
-    let shown: String = buf
-        .iter()
-        .take(24)
-        .map(|&b| {
-            if b.is_ascii_graphic() || b == b' ' {
-                b as char
-            } else {
-                '.'
-            }
-        })
-        .collect();
-    format!("not an HTTP response (starts with {shown:?})")
+    format!(
+        "not an HTTP response (starts with {:?})",
+        super::printable(buf, 24)
+    )
 }
 
 /// Position just past the blank line that ends the head (CRLFCRLF, or bare LFLF), searching

@@ -153,6 +153,22 @@ pub fn probe(
     }
 }
 
+/// The first `max` bytes of what a server sent instead of the protocol, for a message: printable
+/// ASCII as it is, anything else as '.'.
+fn printable(bytes: &[u8], max: usize) -> String {
+    bytes
+        .iter()
+        .take(max)
+        .map(|&b| {
+            if b.is_ascii_graphic() || b == b' ' {
+                b as char
+            } else {
+                '.'
+            }
+        })
+        .collect()
+}
+
 /// One target's outcome in a round of [`probe_all`], and how long it took.
 pub type Verdict = (Result<String, Failure>, Duration);
 
