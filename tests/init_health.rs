@@ -294,3 +294,49 @@ fn the_watchdog_never_wakes_the_main_loop_of_a_healthy_app() {
     assert!((5..=15).contains(&checks), "{checks} checks in 2 s");
     assert_eq!(before, after, "the main loop woke up: {before} -> {after}");
 }
+
+/// Threads or not, every signal still reaches the app: with the watchdog running, signal 34
+/// (SIGRTMIN for glibc programs, and internal to musl, which unblocks it in the thread that
+/// creates the first thread) is forwarded, and ward lives on.
+#[test]
+fn with_the_watchdog_running_every_signal_is_still_forwarded() {
+    let py = require_python();
+    let s = servers::http("127.0.0.1:0", Reply::Status(200, String::new()));
+    let url = s.url("/");
+    let dir = TempDir::new("health-signals");
+    let catcher = write_catcher(&dir);
+    let log = dir.join("log");
+    // As a subreaper, not PID 1: the catcher is ward's only child.
+    let mut cmd = {
+        let mut c = ward_cmd(["init", "--health", &url, "--health-interval", "100ms", "--"]);
+        c.arg(&py).arg(&catcher).arg(&log);
+        for (k, _) in std::env::vars() {
+            if k.starts_with("WARD_") {
+                c.env_remove(k);
+            }
+        }
+        c
+    };
+    cmd.stdout(Stdio::null()).stderr(Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let ward = child.id();
+    assert!(
+        wait_for_prefix(&log, "ready", T),
+        "the catcher never started"
+    );
+    // Let the watchdog thread start and check a few times.
+    assert!(wait_until(T, || s.requests().len() >= 3));
+    for sig in [34, 35, 40, 64, libc::SIGUSR1, libc::SIGHUP] {
+        kill(ward, sig);
+        assert!(
+            wait_for_line(&log, &sig.to_string(), T),
+            "signal {sig} did not reach the app: {:?}",
+            log_lines(&log)
+        );
+        assert!(alive(ward), "signal {sig} killed ward");
+    }
+    let catcher_pid = only_child(ward);
+    kill(catcher_pid, libc::SIGKILL);
+    let out = wait_output(child, T);
+    assert_eq!(code(&out), 137, "{}", stderr(&out));
+}

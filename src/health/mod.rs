@@ -48,6 +48,9 @@ pub fn run(inv: Invocation) -> Result<u8, Error> {
 fn watch_for_termination() {
     signals::ignore_sigpipe();
     signals::catch_sent_faults();
+    // musl unblocks its internal signals (32-34) in the thread that creates the first thread:
+    // have that done now, so the block below is the last word for every thread.
+    signals::prepare_for_threads();
     let mut set = signals::ALL_BUT_FAULTS;
     for keep in [
         libc::SIGKILL,

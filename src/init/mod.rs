@@ -89,7 +89,15 @@ fn start(opts: Options) -> Result<u8, Error> {
     let watch = match &opts.health {
         Some(w) => {
             let checks = crate::check::CheckArgs::from_env("health")?.finish()?;
-            Some((w.clone(), crate::check::Prepared::new(checks, &w.targets)?))
+            let prepared = crate::check::Prepared::new(checks, &w.targets)?;
+            // The first thread a process creates makes musl unblock its internal signals
+            // 32-34 in the creating thread: have that done now, before the child exists, and
+            // block again, so that a signal 34 is forwarded, not fatal, once the watchdog runs.
+            signals::prepare_for_threads();
+            if !signals::block_all_but_faults() {
+                return Err(Error::Failed("cannot block signals".into()));
+            }
+            Some((w.clone(), prepared))
         }
         None => None,
     };
