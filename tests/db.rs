@@ -582,6 +582,17 @@ fn a_server_that_is_not_the_database_is_unhealthy_with_a_clear_line() {
         "not a Redis server",
     );
 
+    // A server that does not know AUTH and repeats its arguments: the password is not shown.
+    let echo = servers::http(
+        "127.0.0.1:0",
+        Reply::Greet(
+            b"-ERR unknown command 'AUTH', with args beginning with: 'Pw4Redis'\r\n".to_vec(),
+        ),
+    );
+    let url = format!("redis://:Pw4Redis@127.0.0.1:{}", echo.addr.port());
+    let err = expect(&health(&[&url]), 1, "AUTH failed: ERR unknown command");
+    assert!(!err.contains("Pw4Redis"), "{err}");
+
     // Silence: the deadline holds.
     let silent = servers::http("127.0.0.1:0", Reply::Silent);
     let q = silent.addr.port();

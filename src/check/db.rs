@@ -267,7 +267,7 @@ fn redis(wire: &mut Wire, user: Option<&str>, password: Option<&str>) -> Result<
             None => resp(&[b"AUTH", pw.as_bytes()]),
         };
         wire.send(&cmd)?;
-        let reply = wire.line()?;
+        let reply = scrub(wire.line()?, password);
         if reply.first() == Some(&b'-') {
             let text = server_text(&reply[1..]);
             let upper = text.to_ascii_uppercase();
@@ -287,7 +287,7 @@ fn redis(wire: &mut Wire, user: Option<&str>, password: Option<&str>) -> Result<
         }
     }
     wire.send(&resp(&[b"PING"]))?;
-    let reply = wire.line()?;
+    let reply = scrub(wire.line()?, password);
     match reply.first() {
         Some(b'+') if reply[1..].eq_ignore_ascii_case(b"PONG") => Ok("PONG".into()),
         Some(b'-') => {
@@ -307,6 +307,27 @@ fn redis(wire: &mut Wire, user: Option<&str>, password: Option<&str>) -> Result<
         }
         _ => Err(not_server("Redis", "reply to PING", &reply)),
     }
+}
+
+/// A reply line with every copy of the password replaced: a server that does not know AUTH
+/// answers "unknown command 'AUTH', with args beginning with: '<the password>'", and its words
+/// go into messages.
+fn scrub(line: Vec<u8>, password: Option<&str>) -> Vec<u8> {
+    let Some(pw) = password.map(str::as_bytes).filter(|p| !p.is_empty()) else {
+        return line;
+    };
+    let mut out = Vec::with_capacity(line.len());
+    let mut i = 0;
+    while i < line.len() {
+        if line[i..].starts_with(pw) {
+            out.extend_from_slice("…".as_bytes());
+            i += pw.len();
+        } else {
+            out.push(line[i]);
+            i += 1;
+        }
+    }
+    out
 }
 
 // ---- MySQL / MariaDB ------------------------------------------------------------------------
@@ -543,6 +564,14 @@ mod tests {
         assert_eq!(pg_field(body, b'C'), "57P03");
         assert_eq!(pg_field(body, b'M'), "the database system is starting up");
         assert_eq!(pg_field(body, b'X'), "?");
+        assert_eq!(
+            scrub(
+                b"-ERR unknown command 'AUTH', with args beginning with: 's3cr'".to_vec(),
+                Some("s3cr")
+            ),
+            "-ERR unknown command 'AUTH', with args beginning with: '…'".as_bytes()
+        );
+        assert_eq!(scrub(b"+OK".to_vec(), None), b"+OK");
         assert_eq!(
             resp(&[b"AUTH", b"pw"]),
             b"*2\r\n$4\r\nAUTH\r\n$2\r\npw\r\n".to_vec()
