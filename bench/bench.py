@@ -217,6 +217,42 @@ def health_cost(b, http_port, https_port, ca):
     return http, https, notes
 
 
+def start_grpc_server():
+    """tests/grpc_server.py (grpcio, gRPC's C core) on a free loopback port; (process, port)."""
+    script = os.path.join(HERE, "..", "tests", "grpc_server.py")
+    proc = subprocess.Popen([sys.executable, script, "--port", "0"], stdout=subprocess.PIPE,
+                            text=True)
+    line = proc.stdout.readline()
+    if not line.startswith("READY "):
+        proc.kill()
+        raise SystemExit(f"bench: the gRPC server did not start ({line!r}); "
+                         f"dist/setup installs grpcio")
+    return proc, int(line.split()[1])
+
+
+def grpc_cost(b, http_port):
+    """A gRPC health check against an HTTP one, both ward, interleaved: the issue's bar is
+    a gRPC wall time within 1.3x of HTTP's."""
+    rounds = 15 if b.quick else 60
+    proc, port = start_grpc_server()
+    try:
+        tools = {
+            "ward health http://": [b.ward, "health", f"http://127.0.0.1:{http_port}/"],
+            "ward health grpc://": [b.ward, "health", f"grpc://127.0.0.1:{port}"],
+            "ward grpc_health_probe": [b.ward, "grpc_health_probe", f"-addr=127.0.0.1:{port}"],
+        }
+        # Rounds of their own, so the per-round ratio can be given.
+        rounds_of = {name: [] for name in tools}
+        for _ in range(rounds // 5):
+            r = b.interleaved(tools, 5)
+            for name, runs in r.items():
+                rounds_of[name].append(runs)
+        return rounds_of
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 def health_scaling(b, port):
     rounds = 5 if b.quick else 20
     out = {}
@@ -361,6 +397,27 @@ def report(b, data, path_md):
         w("Notes: " + "; ".join(f"{k}: {v}" for k, v in data["notes"].items()) + ".\n")
     w("Peak RSS is wait4's ru_maxrss; it includes the image of the measuring process the tool was "
       "forked from (a static helper of under 1 MiB), so it is an upper bound for small tools.\n")
+
+    g = data["grpc"]
+    w("## gRPC against HTTP: one health check by ward on loopback\n")
+    w("The HTTP server is Python's http.server, the gRPC one grpcio (gRPC's C core) with "
+      "grpcio-health-checking. The last column is the spread (p10–p90) of the ratio over "
+      "rounds of 5 interleaved runs.\n")
+    w("| check | wall | CPU (user+sys) | peak RSS | wall / HTTP's | per round |")
+    w("|---|---:|---:|---:|---:|---:|")
+    base = [[r["wall"] for r in rs] for rs in g["ward health http://"]]
+    bw = median(flat(base))
+    for name, rounds in g.items():
+        runs = flat(rounds)
+        m = {k: median([r[k] for r in runs]) for k in ("wall", "cpu", "rss")}
+        bad = [r for r in runs if r["status"] != 0]
+        walls = [[r["wall"] for r in rs] for rs in rounds]
+        rs = round_ratios(walls, base)
+        spread = f"{pct(rs, 0.1):.2f}–{pct(rs, 0.9):.2f}" if name != "ward health http://" else "–"
+        failed = f" ({len(bad)} of {len(runs)} failed)" if bad else ""
+        w(f"| {name}{failed} | {fmt_us(m['wall'])} | {fmt_us(m['cpu'])} | {m['rss']:,.0f} KiB | "
+          f"{ratio(m['wall'], bw)} | {spread} |")
+    w("")
 
     w("## Health: cost as the number of targets grows\n")
     w("ward checks targets concurrently (threads); curl fetches the URLs one after another.\n")
@@ -512,6 +569,8 @@ def main():
     data["sizes"] = footprint(b)
     step("health checks over HTTP and HTTPS")
     data["http"], data["https"], data["notes"] = health_cost(b, http_port, https_port, ca)
+    step("gRPC health check against HTTP")
+    data["grpc"] = grpc_cost(b, http_port)
     step("health with 1, 4 and 16 targets")
     data["scaling"] = health_scaling(b, http_port)
     step("idle inits")

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::cli::print_stdout;
 use crate::error::Error;
-use crate::{exit, health, init, log, wait};
+use crate::{exit, grpc_probe, health, init, log, wait};
 
 /// What an applet's run function gets: the arguments after its name.
 pub struct Invocation {
@@ -35,6 +35,15 @@ pub struct Applet {
 
 /// Sorted by name; names and aliases are unique (checked by a unit test).
 pub static APPLETS: &[Applet] = &[
+    Applet {
+        name: "grpc_health_probe",
+        aliases: &[],
+        about: "gRPC health check with grpc_health_probe's flags and exit codes (drop-in)",
+        help: || grpc_probe::HELP.to_string(),
+        version: grpc_probe::version,
+        usage_code: exit::FAILURE,
+        run: grpc_probe::run,
+    },
     Applet {
         name: "health",
         aliases: &["healthcheck"],

@@ -109,51 +109,68 @@ pub fn parse_seconds(text: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("{} seconds is too long (at most 100 years)", quoted(t)))
 }
 
-/// Parses a duration: `500ms`, `2s`, `1.5s`, `1m`, `1h`, `0`; a bare number means seconds; at
-/// most [`MAX_DURATION`]. (Fixed-point, no floating point: that keeps float formatting out of
-/// the binary.)
+/// Parses a duration: `500ms`, `2s`, `1.5s`, `1m`, `1h`, `1m30s` (Go's form too: `300us`,
+/// `2h45m`), `0`; a bare number means seconds; at most [`MAX_DURATION`]. (Fixed-point, no
+/// floating point: that keeps float formatting out of the binary.)
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let bad = || {
         format!(
-            "invalid duration {} (use e.g. 500ms, 2s, 1.5s, 1m; at most 100 years)",
+            "invalid duration {} (use e.g. 500ms, 2s, 1.5s, 1m30s; at most 100 years)",
             quoted(text)
         )
     };
-    let t = text.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let unit_nanos: u128 = match unit.trim() {
-        "" | "s" | "sec" | "secs" => 1_000_000_000,
-        "ms" => 1_000_000,
-        "us" | "µs" => 1_000,
-        "m" | "min" => 60_000_000_000,
-        "h" => 3_600_000_000_000,
-        _ => return Err(bad()),
-    };
-    let (whole, frac) = num.split_once('.').unwrap_or((num, ""));
-    if whole.is_empty() && frac.is_empty() || frac.contains('.') || frac.len() > 9 {
+    let mut rest = text.trim();
+    if rest.is_empty() {
         return Err(bad());
     }
-    let whole: u128 = if whole.is_empty() {
-        0
-    } else {
-        whole.parse().map_err(|_| bad())?
-    };
-    let frac_nanos: u128 = if frac.is_empty() {
-        0
-    } else {
-        frac.parse::<u128>().map_err(|_| bad())? * 10u128.pow(9 - frac.len() as u32)
-    };
-    let nanos = whole
-        .checked_mul(unit_nanos)
-        .and_then(|n| n.checked_add(frac_nanos * unit_nanos / 1_000_000_000))
-        .filter(|&n| n <= MAX_DURATION.as_nanos())
-        .ok_or_else(bad)?;
+    let mut total: u128 = 0;
+    let mut first = true;
+    while !rest.is_empty() {
+        let split = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let (num, tail) = rest.split_at(split);
+        let unit_end = tail
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(tail.len());
+        let (unit, next) = tail.split_at(unit_end);
+        rest = next;
+        let unit_nanos: u128 = match unit.trim() {
+            // A bare number, alone: seconds.
+            "" if first && rest.is_empty() => 1_000_000_000,
+            "s" | "sec" | "secs" => 1_000_000_000,
+            "ms" => 1_000_000,
+            "us" | "µs" | "μs" => 1_000,
+            "ns" => 1,
+            "m" | "min" => 60_000_000_000,
+            "h" => 3_600_000_000_000,
+            _ => return Err(bad()),
+        };
+        first = false;
+        let (whole, frac) = num.split_once('.').unwrap_or((num, ""));
+        if whole.is_empty() && frac.is_empty() || frac.contains('.') || frac.len() > 9 {
+            return Err(bad());
+        }
+        let whole: u128 = if whole.is_empty() {
+            0
+        } else {
+            whole.parse().map_err(|_| bad())?
+        };
+        let frac_nanos: u128 = if frac.is_empty() {
+            0
+        } else {
+            frac.parse::<u128>().map_err(|_| bad())? * 10u128.pow(9 - frac.len() as u32)
+        };
+        total = whole
+            .checked_mul(unit_nanos)
+            .and_then(|n| n.checked_add(frac_nanos * unit_nanos / 1_000_000_000))
+            .and_then(|n| n.checked_add(total))
+            .filter(|&n| n <= MAX_DURATION.as_nanos())
+            .ok_or_else(bad)?;
+    }
     Ok(Duration::new(
-        (nanos / 1_000_000_000) as u64,
-        (nanos % 1_000_000_000) as u32,
+        (total / 1_000_000_000) as u64,
+        (total % 1_000_000_000) as u32,
     ))
 }
 
@@ -369,7 +386,15 @@ mod tests {
         assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
         assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
         assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("1h 30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("300us"), Ok(Duration::from_micros(300)));
+        assert_eq!(parse_duration("1s500ms"), Ok(Duration::from_millis(1500)));
         for bad in [
+            "1m30",
+            "30 1m",
+            "1s.",
+            "99999h99999999999999h",
             "",
             "s",
             "-1s",

@@ -16,6 +16,7 @@ mod error;
 mod exit;
 #[cfg(test)]
 mod fuzz;
+mod grpc_probe;
 mod health;
 mod init;
 mod log;

@@ -27,6 +27,31 @@ const KNOWN_SCHEMES: &[&str] = &[
     "ftp",
 ];
 
+/// What a server said, with every copy of each secret (a password, a token it was sent)
+/// replaced by `…`, before any message repeats it. Empty secrets are left alone.
+pub fn scrub(text: &[u8], secrets: &[&str]) -> Vec<u8> {
+    let mut out = text.to_vec();
+    for secret in secrets
+        .iter()
+        .map(|s| s.as_bytes())
+        .filter(|s| !s.is_empty())
+    {
+        let mut clean = Vec::with_capacity(out.len());
+        let mut i = 0;
+        while i < out.len() {
+            if out[i..].starts_with(secret) {
+                clean.extend_from_slice("…".as_bytes());
+                i += secret.len();
+            } else {
+                clean.push(out[i]);
+                i += 1;
+            }
+        }
+        out = clean;
+    }
+    out
+}
+
 /// A password: compared and used, never shown, not even by `{:?}`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(pub String);

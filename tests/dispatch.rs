@@ -41,7 +41,11 @@ fn unknown_names_exit_127_with_the_known_list() {
 
     let out = output_within(ward_cmd(["frobnicate"]), T);
     assert_eq!(code(&out), 127);
-    assert!(stderr(&out).contains("known: health"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("known: grpc_health_probe, health"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -50,7 +54,7 @@ fn meta_options() {
     assert_eq!(code(&out), 0);
     assert_eq!(
         stdout(&out),
-        "health\nhealthcheck\ninit\ntini\ndocker-init\nwait\n"
+        "grpc_health_probe\nhealth\nhealthcheck\ninit\ntini\ndocker-init\nwait\n"
     );
 
     let out = output_within(ward_cmd(["--version"]), T);
@@ -181,7 +185,7 @@ fn install_reports_and_is_all_or_nothing() {
     let out = install(&bin);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let said = stdout(&out);
-    assert_eq!(said.lines().count(), 6, "{said}");
+    assert_eq!(said.lines().count(), 7, "{said}");
     assert!(said.lines().all(|l| l.starts_with("created ")), "{said}");
     assert!(
         said.contains(&format!("{}/wait -> ", bin.display())),
@@ -292,7 +296,7 @@ fn help_table_is_aligned() {
         .skip(1)
         .filter(|l| !l.is_empty())
         .collect();
-    assert_eq!(rows.len(), 4, "{text}");
+    assert_eq!(rows.len(), 5, "{text}");
     let column = |row: &str| {
         let names_end = row.trim_start().find("  ").unwrap() + 2;
         let rest = &row.trim_start()[names_end..];

@@ -13,6 +13,7 @@ mod db;
 mod dispatch;
 mod docker;
 mod fuzz;
+mod grpc;
 mod health;
 mod init_health;
 mod init_pid1;

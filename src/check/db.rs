@@ -313,21 +313,7 @@ fn redis(wire: &mut Wire, user: Option<&str>, password: Option<&str>) -> Result<
 /// answers "unknown command 'AUTH', with args beginning with: '<the password>'", and its words
 /// go into messages.
 fn scrub(line: Vec<u8>, password: Option<&str>) -> Vec<u8> {
-    let Some(pw) = password.map(str::as_bytes).filter(|p| !p.is_empty()) else {
-        return line;
-    };
-    let mut out = Vec::with_capacity(line.len());
-    let mut i = 0;
-    while i < line.len() {
-        if line[i..].starts_with(pw) {
-            out.extend_from_slice("…".as_bytes());
-            i += pw.len();
-        } else {
-            out.push(line[i]);
-            i += 1;
-        }
-    }
-    out
+    crate::redact::scrub(&line, password.as_slice())
 }
 
 // ---- MySQL / MariaDB ------------------------------------------------------------------------

@@ -1,10 +1,12 @@
-//! What a target is and how it is probed (HTTP, HTTPS, TCP, Unix socket, file, PostgreSQL,
-//! Redis, MySQL): the one checker shared by `health`, `wait`, `init --wait` (the poller) and
+//! What a target is and how it is probed (HTTP, HTTPS, TCP, Unix socket, file, gRPC,
+//! PostgreSQL, Redis, MySQL): the one checker shared by `health`, `wait`, `init --wait` (the poller) and
 //! `init --health` (the watchdog), which meet here and in sys/ only. Everything runs in-process under a hard deadline; nothing
 //! here starts a process. A probe ends in a short success detail ("HTTP 200") or a one-line
 //! failure ("connection refused", "timed out after 5s while connecting"), never in a panic.
 
 mod db;
+pub mod grpc;
+pub(crate) mod hpack;
 pub(crate) mod http;
 pub mod mailbox;
 mod net;
@@ -73,6 +75,7 @@ pub enum Phase {
     Waiting,
     Headers,
     Body,
+    Handshake,
 }
 
 impl Phase {
@@ -86,6 +89,7 @@ impl Phase {
             6 => Phase::Waiting,
             7 => Phase::Headers,
             8 => Phase::Body,
+            9 => Phase::Handshake,
             _ => Phase::Starting,
         }
     }
@@ -101,6 +105,7 @@ impl Phase {
             Phase::Waiting => "waiting for the response",
             Phase::Headers => "reading the response headers",
             Phase::Body => "reading the response body",
+            Phase::Handshake => "in the HTTP/2 handshake",
         }
     }
 }
@@ -150,6 +155,7 @@ pub fn probe(
         }
         Target::File(path) => file_exists(path),
         Target::Db(db) => db::check(db, prepared, deadline, progress),
+        Target::Grpc(g) => grpc::check(g, prepared, deadline, progress),
     }
 }
 

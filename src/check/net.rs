@@ -142,6 +142,33 @@ pub fn connect_unix(
     })
 }
 
+/// Connects to `host:port`, or to `--unix-socket` when one is given, within the limits.
+pub fn open(
+    host: &str,
+    port: u16,
+    opts: &super::CheckOptions,
+    deadline: &Deadline,
+    progress: &Progress,
+) -> Result<Plain, Failure> {
+    Ok(match &opts.unix_socket {
+        Some(path) => Plain::Unix(connect_unix(
+            path,
+            opts.connect_timeout,
+            deadline,
+            progress,
+        )?),
+        None => {
+            let addrs = resolve(host, port, deadline, progress)?;
+            Plain::Tcp(connect_tcp(
+                &addrs,
+                opts.connect_timeout,
+                deadline,
+                progress,
+            )?)
+        }
+    })
+}
+
 /// A plain byte stream: TCP or Unix.
 pub enum Plain {
     Tcp(TcpStream),
@@ -201,6 +228,11 @@ impl Conn {
             tls: None,
             deadline,
         }
+    }
+
+    /// Moves the deadline every read and write is bounded by.
+    pub fn set_deadline(&mut self, deadline: Deadline) {
+        self.deadline = deadline;
     }
 
     /// The plain stream, under the deadline, and the TLS state, separately (for the

@@ -96,6 +96,23 @@ pub struct CheckOptions {
     pub password: Option<Secret>,
 }
 
+impl Default for CheckOptions {
+    fn default() -> CheckOptions {
+        CheckOptions {
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            method: "GET".into(),
+            status: StatusSet::default(),
+            follow_redirects: false,
+            headers: Vec::new(),
+            user: None,
+            expect_body: None,
+            tls: TlsOptions::default(),
+            unix_socket: None,
+            password: None,
+        }
+    }
+}
+
 /// Options with their files loaded (CA, client certificate), ready for many checks.
 pub struct Prepared {
     pub opts: CheckOptions,
@@ -119,9 +136,20 @@ impl Prepared {
                 targets.len()
             )));
         }
+        let grpc = targets.iter().any(|t| matches!(t, super::Target::Grpc(_)));
+        if let Some((name, _)) = opts
+            .headers
+            .iter()
+            .find(|(n, _)| grpc && super::grpc::reserved(n))
+        {
+            return Err(Error::usage(format!(
+                "-H {name}: not allowed on a gRPC call (HTTP/2 forbids it or ward sets it)"
+            )));
+        }
         let needs_tls = targets.iter().any(|t| match t {
             super::Target::Http(u) => u.scheme == super::Scheme::Https,
             super::Target::Db(d) => d.tls,
+            super::Target::Grpc(g) => g.tls,
             _ => false,
         });
         let prepared = Prepared {
@@ -501,7 +529,7 @@ Check options (environment twin WARD_<APPLET>_<NAME> in brackets):
   -H, --header 'Name: value'  extra request header; repeatable [HEADER, one per line]
   -u, --user USER:PASSWORD    basic auth (default: the URL's user:password@) [USER]
       --expect-body TEXT      TEXT must appear in the first 64 KiB of the body [EXPECT_BODY]
-      --unix-socket PATH      connect over this Unix socket instead (HTTP, databases)
+      --unix-socket PATH      connect over this Unix socket instead (HTTP, gRPC, databases)
                               [UNIX_SOCKET]
       --password-file PATH    the password for redis:// and mysql:// targets whose URL has
                               none (a Docker or Kubernetes secret) [PASSWORD_FILE]

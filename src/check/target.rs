@@ -9,7 +9,7 @@ use crate::redact::{Secret, quoted};
 
 /// The forms every message about a bad target lists.
 pub const FORMS: &str = "http://HOST[:PORT]/PATH, https://HOST[:PORT]/PATH, tcp://HOST:PORT, \
-     postgres://HOST[:PORT], redis[s]://HOST[:PORT], mysql://HOST[:PORT] (or mariadb://) or \
+     grpc[s]://HOST:PORT[/SERVICE], postgres://HOST[:PORT], redis[s]://HOST[:PORT], mysql://HOST[:PORT] (or mariadb://) or \
      unix:///PATH";
 
 /// A database whose readiness a target asks about.
@@ -77,6 +77,50 @@ impl DbUrl {
     }
 }
 
+/// `grpc://HOST[:PORT][/SERVICE]` (h2c) or `grpcs://` (TLS with ALPN h2): the standard
+/// `grpc.health.v1.Health/Check` call for SERVICE (the whole server when empty).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GrpcUrl {
+    pub tls: bool,
+    pub host: String,
+    pub port: u16,
+    pub service: String,
+}
+
+/// The longest service name a grpc target takes (names are package-qualified identifiers).
+const MAX_SERVICE: usize = 1024;
+
+impl GrpcUrl {
+    fn parse(tls: bool, rest: &str) -> Result<GrpcUrl, String> {
+        let a = Authority::split(rest)?;
+        if a.user.is_some() {
+            return Err(
+                "a grpc target takes no user:password@ (use -H 'authorization: ...')".into(),
+            );
+        }
+        let path = a.tail.split(['?', '#']).next().unwrap_or("");
+        let service = percent_decode(path.trim_start_matches('/'))?;
+        if service.len() > MAX_SERVICE || service.contains('/') {
+            return Err("the service must be one name of at most 1024 characters".into());
+        }
+        Ok(GrpcUrl {
+            tls,
+            host: a.host,
+            port: a.port.unwrap_or(if tls { 443 } else { 80 }),
+            service,
+        })
+    }
+
+    /// `host[:port]` for the `:authority` pseudo-header (port only when not the default).
+    pub fn authority(&self) -> String {
+        authority(
+            &self.host,
+            self.port,
+            self.port == if self.tls { 443 } else { 80 },
+        )
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scheme {
     Http,
@@ -107,16 +151,8 @@ impl Url {
     /// `host[:port]` as it goes into a Host header or a CONNECT line (port only when it is
     /// not the scheme's default, unless `always_port`).
     pub fn authority(&self, always_port: bool) -> String {
-        let host = if self.host.contains(':') {
-            format!("[{}]", self.host)
-        } else {
-            self.host.clone()
-        };
-        if always_port || self.port != Url::default_port(self.scheme) {
-            format!("{host}:{}", self.port)
-        } else {
-            host
-        }
+        let default = self.port == Url::default_port(self.scheme);
+        authority(&self.host, self.port, default && !always_port)
     }
 
     /// The URL without credentials, with the query hidden (it may carry a token).
@@ -202,6 +238,20 @@ impl Url {
             return Err("redirect location contains spaces or control characters".into());
         }
         Ok(next)
+    }
+}
+
+/// `host:port` (an IPv6 host in brackets), or `host` alone when `omit_port`.
+fn authority(host: &str, port: u16, omit_port: bool) -> String {
+    let host = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    };
+    if omit_port {
+        host
+    } else {
+        format!("{host}:{port}")
     }
 }
 
@@ -317,7 +367,7 @@ fn percent_decode(text: &str) -> Result<String, String> {
             let hex = text
                 .get(i + 1..i + 3)
                 .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .ok_or("invalid percent-encoding in the URL's credentials")?;
+                .ok_or("invalid percent-encoding in the URL")?;
             out.push(hex);
             i += 3;
         } else {
@@ -406,6 +456,8 @@ pub enum Target {
     File(PathBuf),
     /// A database that is ready, not just listening.
     Db(DbUrl),
+    /// A gRPC server's health service.
+    Grpc(GrpcUrl),
 }
 
 impl Target {
@@ -426,6 +478,13 @@ impl Target {
             let (host, port) = split_host_port(rest).map_err(in_target)?;
             let port = port.ok_or_else(|| in_target("missing port (tcp://HOST:PORT)".into()))?;
             return Ok(Target::Tcp { host, port });
+        }
+        for (scheme, tls) in [("grpc://", false), ("grpcs://", true)] {
+            if let Some(rest) = strip_prefix_ci(t, scheme) {
+                return GrpcUrl::parse(tls, rest)
+                    .map(Target::Grpc)
+                    .map_err(in_target);
+            }
         }
         for (scheme, kind, tls) in [
             ("postgres://", DbKind::Postgres, false),
@@ -509,6 +568,14 @@ impl fmt::Display for Target {
                 write!(f, "{}://[{}]:{}", d.scheme(), d.host, d.port)
             }
             Target::Db(d) => write!(f, "{}://{}:{}", d.scheme(), d.host, d.port),
+            Target::Grpc(g) => {
+                let scheme = if g.tls { "grpcs" } else { "grpc" };
+                write!(f, "{scheme}://{}", g.authority())?;
+                match g.service.as_str() {
+                    "" => Ok(()),
+                    s => write!(f, "/{}", super::printable(s.as_bytes(), MAX_SERVICE)),
+                }
+            }
         }
     }
 }
@@ -614,13 +681,50 @@ mod tests {
             "unix://rel",
             "db:5432",
             "",
-            "grpc://x:1",
+            "grpc://u:p@x:1",
+            "grpc://x:1/a/b",
+            "grpcs://",
             "postgres://",
             "redis://h:0",
             "mysql://u:p@h:1/x@y",
         ] {
             assert!(Target::parse(bad, true).is_err(), "{bad}");
         }
+        let grpc = |t: &str| match Target::parse(t, false).unwrap() {
+            Target::Grpc(g) => (
+                g.tls,
+                g.host.clone(),
+                g.port,
+                g.service.clone(),
+                g.authority(),
+            ),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            grpc("grpc://127.0.0.1:50051/my.pkg.Greeter"),
+            (
+                false,
+                "127.0.0.1".into(),
+                50051,
+                "my.pkg.Greeter".into(),
+                "127.0.0.1:50051".into()
+            )
+        );
+        assert_eq!(
+            grpc("GRPCS://[::1]/"),
+            (true, "::1".into(), 443, "".into(), "[::1]".into())
+        );
+        assert_eq!(grpc("grpc://h/a%2Eb?x#y").3, "a.b");
+        assert_eq!(
+            Target::parse("grpcs://h:8443/s", false)
+                .unwrap()
+                .to_string(),
+            "grpcs://h:8443/s"
+        );
+        assert_eq!(
+            Target::parse("grpc://h:80", false).unwrap().to_string(),
+            "grpc://h"
+        );
         let db = |t: &str| match Target::parse(t, false).unwrap() {
             Target::Db(d) => d,
             other => panic!("{other:?}"),

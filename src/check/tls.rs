@@ -128,6 +128,36 @@ impl Setup {
         deadline: &Deadline,
         progress: &Progress,
     ) -> Result<(), Failure> {
+        self.connect(Vec::new(), conn, host, override_name, deadline, progress)
+    }
+
+    /// The handshake for HTTP/2 (gRPC): ALPN `h2` offered, and required of the server.
+    pub fn handshake_h2(
+        &self,
+        conn: &mut Conn,
+        host: &str,
+        deadline: &Deadline,
+        progress: &Progress,
+    ) -> Result<(), Failure> {
+        self.connect(vec![b"h2".to_vec()], conn, host, true, deadline, progress)?;
+        match conn.tls.as_ref().and_then(|c| c.alpn_protocol()) {
+            Some(b"h2") => Ok(()),
+            _ => Err(Failure::new(
+                "the server did not agree to h2 in the TLS handshake (no ALPN h2)",
+            )),
+        }
+    }
+
+    /// The handshake, offering the protocols in `alpn` (none for HTTP/1.1).
+    fn connect(
+        &self,
+        alpn: Vec<Vec<u8>>,
+        conn: &mut Conn,
+        host: &str,
+        override_name: bool,
+        deadline: &Deadline,
+        progress: &Progress,
+    ) -> Result<(), Failure> {
         progress.set(Phase::Tls);
         let name_text = match &self.server_name {
             Some(n) if override_name => n.as_str(),
@@ -139,7 +169,7 @@ impl Setup {
                 printable(name_text)
             ))
         })?;
-        let client = rustls::ClientConnection::new(self.config.clone(), name)
+        let client = rustls::ClientConnection::new_with_alpn(self.config.clone(), name, alpn)
             .map_err(|e| Failure::new(format!("TLS: {}", describe(&e, name_text))))?;
         conn.tls = Some(client);
         loop {

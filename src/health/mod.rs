@@ -45,7 +45,7 @@ pub fn run(inv: Invocation) -> Result<u8, Error> {
 /// watcher receives them; a sent fault signal reaches it through the fault handlers, which
 /// queue it and raise a SIGCHLD (a real fault in ward still kills it). Only SIGKILL and
 /// SIGSTOP, which nothing can catch, are left.
-fn watch_for_termination() {
+pub(crate) fn watch_for_termination() {
     signals::ignore_sigpipe();
     signals::catch_sent_faults();
     // musl unblocks its internal signals (32-34) in the thread that creates the first thread:
@@ -214,8 +214,8 @@ Silent on success; one line per failing target on stderr.
 TARGET: http://HOST[:PORT]/PATH, https://HOST[:PORT]/PATH (IPv6 as [::1]), tcp://HOST:PORT
 (a connect check), unix:///PATH (a connect check), and databases that are ready, not just
 listening: postgres://[USER@]HOST[:PORT][/DB], redis://[[USER]:PASSWORD@]HOST[:PORT] (rediss://
-with TLS), mysql://[USER[:PASSWORD]@]HOST[:PORT] (a login when a user is given). HTTP is
-healthy for statuses 200-399. Loopback targets (localhost, 127.0.0.0/8 however written, ::1)
+with TLS), mysql://[USER[:PASSWORD]@]HOST[:PORT] (a login when a user is given); gRPC:
+grpc[s]://HOST[:PORT][/SERVICE], healthy when SERVING. HTTP is healthy for statuses 200-399. Loopback targets (localhost, 127.0.0.0/8 however written, ::1)
 never go through a proxy; every address a name resolves to is tried, IPv6 and IPv4. At most
 64 targets.
 

@@ -341,8 +341,8 @@ timeout passes, with one line per target that never became ready; 128+N when sig
 (SIGTERM, SIGINT) ends the wait; 2 for bad usage; 127/126 when PROGRAM cannot be run.
 
 TARGET: everything `ward health` accepts (http://, https://, tcp://HOST:PORT, unix:///PATH,
-postgres://, redis://, rediss://, mysql://: ready, not just listening) and file:///PATH (ready
-when the path exists).
+grpc[s]://HOST:PORT[/SERVICE] (SERVING), postgres://, redis://, rediss://, mysql://: ready, not
+just listening) and file:///PATH (ready when the path exists).
 
 Options (environment twin in brackets):
   -t, --timeout DURATION      give up after this long; 0 waits forever (default 60s)
