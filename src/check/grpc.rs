@@ -112,15 +112,16 @@ pub fn call(
         start_tls(&mut h2.conn, prepared, &url.host, connect, progress)
             .map_err(at(Stage::Connect))?;
     }
+    // The preface, our SETTINGS and the call go out in one write (no round trip waits for
+    // the server's SETTINGS); the connection counts as made once those arrive.
+    let rpc = rpc.map_or(*connect, Deadline::after);
+    h2.out.extend_from_slice(PREFACE);
+    request(&mut h2.out, url, opts, &rpc, user_agent);
     progress.set(Phase::Handshake);
     h2.handshake().map_err(at(Stage::Connect))?;
     connected();
-    let rpc = rpc.map_or(*connect, Deadline::after);
     h2.conn.set_deadline(rpc);
     h2.deadline = rpc;
-    progress.set(Phase::Sending);
-    request(&mut h2.out, url, opts, &rpc, user_agent);
-    h2.flush().map_err(at(Stage::Rpc))?;
     progress.set(Phase::Waiting);
     let response = h2.response(opts);
     // A polite end: GOAWAY, NO_ERROR, no stream processed by us.
@@ -389,11 +390,10 @@ impl H2<'_> {
         })
     }
 
-    /// Reads up to the server's first SETTINGS, which must be its first frame, and queues the
-    /// acknowledgement. A server that never sends one (silent, or another protocol) keeps
+    /// Sends what is queued (the preface and the call), then reads up to the server's first
+    /// SETTINGS, which must be its first frame, and queues the acknowledgement. A server that never sends one (silent, or another protocol) keeps
     /// the connection from being made.
     fn handshake(&mut self) -> Result<(), Failure> {
-        self.out.extend_from_slice(PREFACE);
         self.flush()?;
         self.fill(9)?;
         if self.buf.starts_with(b"HTTP/") {
