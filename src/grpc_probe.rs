@@ -60,9 +60,17 @@ pub fn run(inv: Invocation) -> Result<u8, Error> {
     let Some(p) = parse(inv.args)? else {
         return Ok(crate::exit::SUCCESS);
     };
+    // What the probe holds lives until the process exits: leaked, not dropped (drop code for
+    // every field on every way out is bytes in the binary, freeing it is nothing).
+    let p = Box::leak(Box::new(p));
     crate::health::watch_for_termination();
     let target = crate::check::Target::Grpc(p.url.clone());
-    let prepared = Prepared::new(p.opts, std::slice::from_ref(&target))?;
+    let opts = std::mem::take(&mut p.opts);
+    let prepared = Box::leak(Box::new(Prepared::new(
+        opts,
+        std::slice::from_ref(&target),
+    )?));
+    std::mem::forget(target);
     let connect = Deadline::after(prepared.opts.connect_timeout);
     let start = Instant::now();
     let mut connected = Duration::ZERO;
@@ -139,11 +147,13 @@ fn parse(args: Vec<OsString>) -> Result<Option<Probe>, Error> {
 fn fill(p: &mut Probe, args: Vec<OsString>) -> Result<bool, Error> {
     let mut addr_given = false;
     let mut on = [false; 9];
-    let mut args = args.into_iter();
+    // Borrowed, not owned: nothing to drop on the many ways out.
+    let mut args = args.iter().map(|a| {
+        a.to_str()
+            .ok_or_else(|| Error::usage("an argument is not valid UTF-8"))
+    });
     while let Some(arg) = args.next() {
-        let arg = arg
-            .into_string()
-            .map_err(|_| Error::usage("an argument is not valid UTF-8"))?;
+        let arg = arg?;
         if arg == "--" {
             if args.next().is_some() {
                 return Err(bad("-", "no arguments after it (flags only)"));
@@ -156,7 +166,7 @@ fn fill(p: &mut Probe, args: Vec<OsString>) -> Result<bool, Error> {
             .filter(|f| !f.is_empty() && !f.starts_with(['-', '=']));
         let Some(flag) = flag else {
             return Err(bad(
-                &crate::redact::redact(&arg),
+                &crate::redact::redact(arg),
                 "unexpected argument (flags only; see grpc_health_probe -help)",
             ));
         };
@@ -187,10 +197,10 @@ fn fill(p: &mut Probe, args: Vec<OsString>) -> Result<bool, Error> {
             ));
         };
         let value = match inline {
-            Some(v) => v.to_string(),
+            Some(v) => v,
             None => args
                 .next()
-                .and_then(|v| v.into_string().ok())
+                .and_then(Result::ok)
                 .ok_or_else(|| bad(name, "the flag needs a value"))?,
         };
         if value.chars().any(char::is_control) {
@@ -198,11 +208,11 @@ fn fill(p: &mut Probe, args: Vec<OsString>) -> Result<bool, Error> {
         }
         let tls = &mut p.opts.tls;
         match slot {
-            0 => (p.addr, addr_given) = (value, true),
-            1 => p.url.service = value,
-            2 => p.user_agent = value,
+            0 => (p.addr, addr_given) = (value.into(), true),
+            1 => p.url.service = value.into(),
+            2 => p.user_agent = value.into(),
             3 | 4 => {
-                let d = crate::cli::parse_duration(&value)
+                let d = crate::cli::parse_duration(value)
                     .ok()
                     .filter(|d| !d.is_zero());
                 let d = d.ok_or_else(|| {
@@ -220,8 +230,8 @@ fn fill(p: &mut Probe, args: Vec<OsString>) -> Result<bool, Error> {
             5 => tls.ca_file = Some(value.into()),
             6 => tls.client_cert = Some(value.into()),
             7 => tls.client_key = Some(value.into()),
-            8 => tls.server_name = Some(value),
-            _ => p.opts.headers.push(rpc_header(&value)?),
+            8 => tls.server_name = Some(value.into()),
+            _ => p.opts.headers.push(rpc_header(value)?),
         }
     }
     if on[4] || on[5] {

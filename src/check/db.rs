@@ -15,9 +15,9 @@
 use std::io::{self, Read, Write};
 
 use super::http::io_failure;
-use super::net::{self, Conn, Plain};
+use super::net::{self, Conn};
 use super::options::Prepared;
-use super::sha::{sha1, sha256};
+use super::sha::hash;
 use super::target::{DbKind, DbUrl};
 use super::{Deadline, Failure, Phase, Progress};
 
@@ -31,28 +31,19 @@ pub fn check(
     progress: &Progress,
 ) -> Result<String, Failure> {
     let opts = &prepared.opts;
-    let plain = match &opts.unix_socket {
-        Some(path) => Plain::Unix(net::connect_unix(
-            path,
-            opts.connect_timeout,
-            deadline,
-            progress,
-        )?),
-        None => {
-            let addrs = net::resolve(&db.host, db.port, deadline, progress)?;
-            Plain::Tcp(net::connect_tcp(
-                &addrs,
-                opts.connect_timeout,
-                deadline,
-                progress,
-            )?)
-        }
-    };
+    let plain = net::connect(
+        &db.host,
+        db.port,
+        opts.unix_socket.as_deref(),
+        opts.connect_timeout,
+        deadline,
+        progress,
+    )?;
     let mut wire = Wire {
         conn: Conn::new(plain, *deadline),
         tls: db.tls,
-        host: db.host.clone(),
-        deadline: *deadline,
+        host: &db.host,
+        deadline,
         progress,
     };
     if db.tls {
@@ -77,9 +68,9 @@ fn start_tls(wire: &mut Wire, prepared: &Prepared) -> Result<(), Failure> {
     let setup = prepared.tls().map_err(Failure::new)?;
     setup.handshake(
         &mut wire.conn,
-        &wire.host,
+        wire.host,
         true,
-        &wire.deadline,
+        wire.deadline,
         wire.progress,
     )
 }
@@ -95,36 +86,59 @@ fn start_tls(_wire: &mut Wire, _prepared: &Prepared) -> Result<(), Failure> {
 struct Wire<'a> {
     conn: Conn,
     tls: bool,
-    host: String,
-    deadline: Deadline,
+    host: &'a str,
+    deadline: &'a Deadline,
     progress: &'a Progress,
 }
 
 impl Wire<'_> {
-    fn fail(&self, e: &io::Error) -> Failure {
+    fn fail(&self, e: io::Error) -> Failure {
         if e.kind() == io::ErrorKind::UnexpectedEof {
             return Failure::new("the server closed the connection without answering");
         }
-        io_failure(e, self.tls, &self.host, &self.deadline, self.progress)
+        io_failure(&e, self.tls, self.host, self.deadline, self.progress)
     }
 
+    /// Writes `bytes`. No flush: a plain socket has nothing to flush, and rustls writes a
+    /// record out at once (what it could not write goes out before the next read).
     fn send(&mut self, bytes: &[u8]) -> Result<(), Failure> {
         self.progress.set(Phase::Sending);
-        let r = self.conn.write_all(bytes).and_then(|_| self.conn.flush());
-        r.map_err(|e| self.fail(&e))?;
+        let r = self.conn.write_all(bytes);
+        r.map_err(|e| self.fail(e))?;
         self.progress.set(Phase::Waiting);
         Ok(())
     }
 
-    fn exact(&mut self, n: usize) -> Result<Vec<u8>, Failure> {
-        let mut buf = vec![0u8; n];
-        let r = self.conn.read_exact(&mut buf);
-        r.map_err(|e| self.fail(&e))?;
-        Ok(buf)
+    fn read(&mut self, buf: &mut [u8]) -> Result<(), Failure> {
+        let r = self.conn.read_exact(buf);
+        r.map_err(|e| self.fail(e))
     }
 
-    /// One line ending in CRLF (Redis), without it; at most 64 KiB.
-    fn line(&mut self) -> Result<Vec<u8>, Failure> {
+    /// One message of PostgreSQL (a type byte and a big-endian length that counts itself) or
+    /// MySQL (a little-endian 3-byte length and a sequence number): (type or sequence number,
+    /// payload). PostgreSQL's types are those of the replies to a StartupMessage that ward
+    /// judges; any other is not PostgreSQL.
+    fn message(&mut self, pg: bool) -> Result<(u8, Vec<u8>), Failure> {
+        let mut head = [0u8; 5];
+        let n = if pg { 5 } else { 4 };
+        self.read(&mut head[..n])?;
+        let [a, b, c, d, e] = head;
+        let (tag, len, min) = match pg {
+            true => (a, u32::from_be_bytes([b, c, d, e]), 4),
+            false => (d, u32::from_le_bytes([a, b, c, 0]), 1),
+        };
+        let len = len as usize;
+        if !(min..=MAX_REPLY).contains(&len) || pg && !b"REvN".contains(&tag) {
+            let what = if pg { "PostgreSQL" } else { "MySQL" };
+            return Err(not_server(what, "reply", &head[..n]));
+        }
+        let mut body = vec![0; if pg { len - 4 } else { len }];
+        self.read(&mut body)?;
+        Ok((tag, body))
+    }
+
+    /// One Redis reply line without its CRLF, the password scrubbed; at most 64 KiB.
+    fn line(&mut self, password: Option<&str>) -> Result<Vec<u8>, Failure> {
         let mut line = Vec::new();
         let mut byte = [0u8; 1];
         while !line.ends_with(b"\r\n") {
@@ -133,25 +147,23 @@ impl Wire<'_> {
                     "not a Redis server (a reply line over 64 KiB)",
                 ));
             }
-            let r = self.conn.read_exact(&mut byte);
-            r.map_err(|e| self.fail(&e))?;
+            self.read(&mut byte)?;
             line.push(byte[0]);
         }
         line.truncate(line.len() - 2);
-        Ok(line)
+        Ok(scrub(line, password))
     }
 }
 
 /// Server text for a message: one line, printable, at most 200 characters.
 fn server_text(bytes: &[u8]) -> String {
-    let text = String::from_utf8_lossy(bytes);
-    let mut s: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(200)
-        .collect();
-    if text.chars().count() > 200 {
-        s.push('…');
+    let mut s = String::new();
+    for (i, c) in String::from_utf8_lossy(bytes).chars().enumerate() {
+        if i == 200 {
+            s.push('…');
+            break;
+        }
+        s.push(if c.is_control() { ' ' } else { c });
     }
     s.trim().to_string()
 }
@@ -170,46 +182,30 @@ fn not_server(what: &str, reply: &str, bytes: &[u8]) -> Failure {
 
 fn postgres(wire: &mut Wire, db: &DbUrl) -> Result<String, Failure> {
     let user = db.user.as_deref().unwrap_or("postgres");
-    let mut body = Vec::new();
-    body.extend_from_slice(&196_608u32.to_be_bytes()); // protocol 3.0
-    for (k, v) in [
-        ("user", Some(user)),
-        ("database", db.database.as_deref()),
-        ("application_name", Some("ward")),
-    ] {
-        if let Some(v) = v {
-            body.extend_from_slice(k.as_bytes());
-            body.push(0);
-            body.extend_from_slice(v.as_bytes());
-            body.push(0);
-        }
+    let (key, database, nul) = match &db.database {
+        Some(name) => ("database\0", name.as_str(), "\0"),
+        None => ("", "", ""),
+    };
+    // StartupMessage: the length (filled in below), protocol 3.0, then names and values.
+    let mut msg =
+        format!("\0\0\0\0\0\x03\0\0user\0{user}\0{key}{database}{nul}application_name\0ward\0\0")
+            .into_bytes();
+    let len = (msg.len() as u32).to_be_bytes();
+    if let [a, b, c, d, ..] = &mut msg[..] {
+        [*a, *b, *c, *d] = len;
     }
-    body.push(0);
-    let mut msg = ((body.len() + 4) as u32).to_be_bytes().to_vec();
-    msg.extend_from_slice(&body);
     wire.send(&msg)?;
 
     loop {
-        let head = wire.exact(5)?;
-        let kind = head[0];
-        let len = u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
-        if !kind.is_ascii_alphabetic() || !(4..=MAX_REPLY).contains(&len) {
-            return Err(not_server("PostgreSQL", "reply", &head));
-        }
-        let body = wire.exact(len - 4)?;
-        match kind {
-            b'R' => {
-                let code = body
-                    .get(..4)
-                    .map_or(u32::MAX, |c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]));
-                if code == 0 {
-                    // Trust: logged in already; say goodbye properly (Terminate).
-                    let _ = wire.send(&[b'X', 0, 0, 0, 4]);
-                    return Ok("accepting connections".into());
-                }
-                return Ok("accepting connections (asks for authentication)".into());
+        let (kind, body) = wire.message(true)?;
+        match (kind, &body[..]) {
+            (b'R', [0, 0, 0, 0, ..]) => {
+                // Trust: logged in already; say goodbye properly (Terminate).
+                let _ = wire.send(&[b'X', 0, 0, 0, 4]);
+                return Ok("accepting connections".into());
             }
-            b'E' => {
+            (b'R', _) => return Ok("accepting connections (asks for authentication)".into()),
+            (b'E', _) => {
                 let code = pg_field(&body, b'C');
                 let message = pg_field(&body, b'M');
                 if code == "57P03" {
@@ -221,11 +217,9 @@ fn postgres(wire: &mut Wire, db: &DbUrl) -> Result<String, Failure> {
                 // many connections, a database that does not exist.
                 return Ok(format!("up ({message}, SQLSTATE {code})"));
             }
-            // A newer server's answer to our protocol version; the verdict comes next.
-            b'v' | b'N' => continue,
-            _ => {
-                return Err(not_server("PostgreSQL", "reply", &head));
-            }
+            // A newer server's answer to our protocol version, or a notice; the verdict
+            // comes next.
+            _ => {}
         }
     }
 }
@@ -235,77 +229,83 @@ fn postgres(wire: &mut Wire, db: &DbUrl) -> Result<String, Failure> {
 fn pg_field(body: &[u8], code: u8) -> String {
     let mut rest = body;
     while let Some((&c, tail)) = rest.split_first() {
-        let end = tail.iter().position(|&b| b == 0).unwrap_or(tail.len());
+        let (text, next) = cstr(tail);
         if c == 0 {
             break;
         }
         if c == code {
-            return server_text(&tail[..end]);
+            return server_text(text);
         }
-        rest = tail.get(end + 1..).unwrap_or(&[]);
+        rest = next;
     }
     "?".to_string()
 }
 
 // ---- Redis ----------------------------------------------------------------------------------
 
-/// A command as a RESP array of bulk strings.
-fn resp(words: &[&[u8]]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", words.len()).into_bytes();
-    for w in words {
-        out.extend_from_slice(format!("${}\r\n", w.len()).as_bytes());
-        out.extend_from_slice(w);
-        out.extend_from_slice(b"\r\n");
+/// AUTH as a RESP array of bulk strings.
+fn auth_command(user: Option<&str>, password: &str) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::from(if user.is_some() { "*3" } else { "*2" });
+    out.push_str("\r\n$4\r\nAUTH\r\n");
+    for w in user.into_iter().chain([password]) {
+        let _ = write!(out, "${}\r\n{w}\r\n", w.len());
     }
     out
 }
 
+/// Redis's errors that mean "not ready yet" (the first word of the reply).
+const REDIS_NOT_READY: [&str; 5] = ["LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN"];
+
 fn redis(wire: &mut Wire, user: Option<&str>, password: Option<&str>) -> Result<String, Failure> {
-    if let Some(pw) = password {
-        let cmd = match user {
-            Some(u) => resp(&[b"AUTH", u.as_bytes(), pw.as_bytes()]),
-            None => resp(&[b"AUTH", pw.as_bytes()]),
-        };
-        wire.send(&cmd)?;
-        let reply = scrub(wire.line()?, password);
-        if reply.first() == Some(&b'-') {
-            let text = server_text(&reply[1..]);
-            let upper = text.to_ascii_uppercase();
-            if upper.contains("WITHOUT ANY PASSWORD CONFIGURED") || upper.contains("NO PASSWORD") {
-                // The server wants none; PING decides.
-            } else if upper.starts_with("WRONGPASS") || upper.contains("INVALID PASSWORD") {
-                return Err(Failure::new(
-                    "the password was refused (WRONGPASS): check the URL or --password-file",
-                ));
-            } else if upper.starts_with("LOADING") {
-                return Err(Failure::new(format!("not ready: {text}")));
-            } else {
-                return Err(Failure::new(format!("AUTH failed: {text}")));
+    // AUTH first when there is a password, then PING.
+    let mut auth = password.map(|pw| auth_command(user, pw));
+    loop {
+        let cmd = auth.take();
+        let is_ping = cmd.is_none();
+        wire.send(cmd.as_deref().unwrap_or("*1\r\n$4\r\nPING\r\n").as_bytes())?;
+        let reply = wire.line(password)?;
+        match &reply[..] {
+            [b'+', ..] if !is_ping => {}
+            [b'+', b'P' | b'p', b'O' | b'o', b'N' | b'n', b'G' | b'g'] => return Ok("PONG".into()),
+            [b'-', error @ ..] => {
+                let text = server_text(error);
+                let upper = text.to_ascii_uppercase();
+                let word = upper.split(' ').next().unwrap_or("");
+                let not_ready = if is_ping {
+                    if word == "NOAUTH" {
+                        return Err(Failure::new(
+                            "a password is required (give it in the URL, redis://:PASSWORD@HOST, \
+                             or with --password-file)",
+                        ));
+                    }
+                    REDIS_NOT_READY.contains(&word)
+                } else {
+                    if upper.contains("WITHOUT ANY PASSWORD CONFIGURED")
+                        || upper.contains("NO PASSWORD")
+                    {
+                        continue; // The server wants none; PING decides.
+                    }
+                    if upper.starts_with("WRONGPASS") || upper.contains("INVALID PASSWORD") {
+                        return Err(Failure::new(
+                            "the password was refused (WRONGPASS): check the URL or \
+                             --password-file",
+                        ));
+                    }
+                    upper.starts_with("LOADING")
+                };
+                let what = match (not_ready, is_ping) {
+                    (true, _) => "not ready",
+                    (false, true) => "PING failed",
+                    (false, false) => "AUTH failed",
+                };
+                return Err(Failure::new(format!("{what}: {text}")));
             }
-        } else if reply.first() != Some(&b'+') {
-            return Err(not_server("Redis", "reply", &reply));
+            _ => {
+                let what = if is_ping { "reply to PING" } else { "reply" };
+                return Err(not_server("Redis", what, &reply));
+            }
         }
-    }
-    wire.send(&resp(&[b"PING"]))?;
-    let reply = scrub(wire.line()?, password);
-    match reply.first() {
-        Some(b'+') if reply[1..].eq_ignore_ascii_case(b"PONG") => Ok("PONG".into()),
-        Some(b'-') => {
-            let text = server_text(&reply[1..]);
-            let word = text.split(' ').next().unwrap_or("").to_ascii_uppercase();
-            Err(Failure::new(match word.as_str() {
-                "NOAUTH" => {
-                    "a password is required (give it in the URL, redis://:PASSWORD@HOST, or \
-                     with --password-file)"
-                        .to_string()
-                }
-                "LOADING" | "BUSY" | "MASTERDOWN" | "TRYAGAIN" | "CLUSTERDOWN" => {
-                    format!("not ready: {text}")
-                }
-                _ => format!("PING failed: {text}"),
-            }))
-        }
-        _ => Err(not_server("Redis", "reply to PING", &reply)),
     }
 }
 
@@ -324,25 +324,39 @@ const CLIENT_TRANSACTIONS: u32 = 0x2000;
 const CLIENT_SECURE_CONNECTION: u32 = 0x8000;
 const CLIENT_PLUGIN_AUTH: u32 = 0x8_0000;
 
-/// One packet: (sequence number, payload).
-fn mysql_packet(wire: &mut Wire) -> Result<(u8, Vec<u8>), Failure> {
-    let head = wire.exact(4)?;
-    let len = usize::from(head[0]) | usize::from(head[1]) << 8 | usize::from(head[2]) << 16;
-    if len == 0 || len > MAX_REPLY {
-        return Err(not_server("MySQL", "reply", &head));
-    }
-    Ok((head[3], wire.exact(len)?))
-}
+/// The fixed start of the login packet (HandshakeResponse41): the capabilities, the largest
+/// packet (16 MiB), the character set (utf8mb4_general_ci) and 23 reserved zeros.
+const LOGIN_HEAD: [u8; 32] = {
+    let caps = (CLIENT_LONG_PASSWORD
+        | CLIENT_PROTOCOL_41
+        | CLIENT_TRANSACTIONS
+        | CLIENT_SECURE_CONNECTION
+        | CLIENT_PLUGIN_AUTH)
+        .to_le_bytes();
+    let mut head = [0u8; 32];
+    head[0] = caps[0];
+    head[1] = caps[1];
+    head[2] = caps[2];
+    head[3] = caps[3];
+    head[7] = 1; // 16 MiB, little-endian
+    head[8] = 45;
+    head
+};
 
-fn mysql_send(wire: &mut Wire, seq: u8, payload: &[u8]) -> Result<(), Failure> {
-    let len = payload.len() as u32;
-    let mut out = vec![len as u8, (len >> 8) as u8, (len >> 16) as u8, seq];
-    out.extend_from_slice(payload);
+/// Sends one packet made of `parts`.
+fn mysql_send(wire: &mut Wire, seq: u8, parts: &[&[u8]]) -> Result<(), Failure> {
+    let len: usize = parts.iter().map(|p| p.len()).sum();
+    let [a, b, c, _] = (len as u32).to_le_bytes();
+    let mut out = vec![a, b, c, seq];
+    for part in parts {
+        out.extend_from_slice(part);
+    }
     wire.send(&out)
 }
 
-/// An ERR packet's "message (error N)".
-fn mysql_error(payload: &[u8]) -> (u16, String) {
+/// An ERR packet as a failure: "not ready: message (error N)", or "login refused: ..." for
+/// error 1045 at the login.
+fn mysql_error(payload: &[u8], login: bool) -> Failure {
     let code = match payload.get(1..3) {
         Some(c) => u16::from_le_bytes([c[0], c[1]]),
         None => 0,
@@ -351,149 +365,108 @@ fn mysql_error(payload: &[u8]) -> (u16, String) {
     if text.first() == Some(&b'#') {
         text = text.get(6..).unwrap_or(&[]);
     }
-    (code, server_text(text))
+    let what = if login && code == 1045 {
+        "login refused"
+    } else {
+        "not ready"
+    };
+    Failure::new(format!("{what}: {} (error {code})", server_text(text)))
 }
 
+/// The bytes up to a NUL (or the end), and those after it.
 fn cstr(bytes: &[u8]) -> (&[u8], &[u8]) {
     let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
     (&bytes[..end], bytes.get(end + 1..).unwrap_or(&[]))
 }
 
-/// What the greeting says: the server version, the scramble (nonce) and the auth plugin.
-struct Greeting {
-    version: String,
-    nonce: Vec<u8>,
-    plugin: String,
-}
+/// The authentication plugins ward does: SHA-1 based, then SHA-256 based.
+const PLUGINS: [&[u8]; 2] = [b"mysql_native_password", b"caching_sha2_password"];
 
-fn parse_greeting(p: &[u8]) -> Option<Greeting> {
+/// The scramble (nonce) that the server sent, in its two parts.
+type Nonce<'a> = [&'a [u8]; 2];
+
+/// What the greeting says: the server version, the nonce and the auth plugin.
+fn parse_greeting(p: &[u8]) -> Option<(&[u8], Nonce<'_>, &[u8])> {
     let (version, rest) = cstr(p.get(1..)?);
     let part1 = rest.get(4..12)?;
-    let caps_low = u16::from_le_bytes([*rest.get(13)?, *rest.get(14)?]);
     let caps_high = u16::from_le_bytes([*rest.get(18)?, *rest.get(19)?]);
-    let caps = u32::from(caps_low) | u32::from(caps_high) << 16;
     let auth_len = usize::from(*rest.get(20)?);
-    let mut nonce = part1.to_vec();
-    let mut plugin = String::from("mysql_native_password");
+    let mut part2: &[u8] = &[];
+    let mut plugin = PLUGINS[0];
     if let Some(after) = rest.get(31..) {
         let n2 = auth_len.saturating_sub(9).max(12).min(after.len());
-        nonce.extend_from_slice(&after[..n2]);
-        if caps & CLIENT_PLUGIN_AUTH != 0 {
+        part2 = &after[..n2];
+        if u32::from(caps_high) << 16 & CLIENT_PLUGIN_AUTH != 0 {
             let tail = after.get(n2..).unwrap_or(&[]);
-            let tail = tail.strip_prefix(&[0]).unwrap_or(tail);
-            let (name, _) = cstr(tail);
+            let (name, _) = cstr(match tail {
+                [0, rest @ ..] => rest,
+                _ => tail,
+            });
             if !name.is_empty() {
-                plugin = String::from_utf8_lossy(name).into_owned();
+                plugin = name;
             }
         }
     }
-    let version = server_text(version);
-    Some(Greeting {
-        // MariaDB puts "5.5.5-" before its version for old clients.
-        version: version
-            .strip_prefix("5.5.5-")
-            .map_or(version.clone(), str::to_string),
-        nonce,
-        plugin,
-    })
-}
-
-fn xor(a: &[u8], b: &[u8]) -> Vec<u8> {
-    a.iter().zip(b).map(|(x, y)| x ^ y).collect()
+    // MariaDB puts "5.5.5-" before its version for old clients.
+    let version = version.strip_prefix(b"5.5.5-").unwrap_or(version);
+    Some((version, [part1, part2], plugin))
 }
 
 /// The scramble `plugin` wants for `password` and `nonce`; None for a plugin ward cannot do.
-fn scramble(plugin: &str, password: &str, nonce: &[u8]) -> Option<Vec<u8>> {
+/// mysql_native_password: SHA1(pw) XOR SHA1(nonce + SHA1(SHA1(pw))); caching_sha2_password:
+/// SHA256(pw) XOR SHA256(SHA256(SHA256(pw)) + nonce).
+fn scramble(plugin: &[u8], password: &str, [n1, n2]: Nonce) -> Option<Vec<u8>> {
     if password.is_empty() {
         return Some(Vec::new());
     }
-    let pw = password.as_bytes();
-    match plugin {
-        // SHA1(pw) XOR SHA1(nonce + SHA1(SHA1(pw)))
-        "mysql_native_password" => {
-            let h1 = sha1(pw);
-            let mut salted = nonce.to_vec();
-            salted.extend_from_slice(&sha1(&h1));
-            Some(xor(&h1, &sha1(&salted)))
-        }
-        // SHA256(pw) XOR SHA256(SHA256(SHA256(pw)) + nonce)
-        "caching_sha2_password" => {
-            let h1 = sha256(pw);
-            let mut salted = sha256(&h1).to_vec();
-            salted.extend_from_slice(nonce);
-            Some(xor(&h1, &sha256(&salted)))
-        }
-        _ => None,
+    let sha2 = PLUGINS.iter().position(|&p| p == plugin)? == 1;
+    let mut h1 = hash(sha2, &[password.as_bytes()]);
+    let h2 = hash(sha2, &[&h1]);
+    let h3 = hash(
+        sha2,
+        &if sha2 {
+            [&h2[..], n1, n2]
+        } else {
+            [n1, n2, &h2[..]]
+        },
+    );
+    for (a, b) in h1.iter_mut().zip(h3) {
+        *a ^= b;
     }
+    Some(h1)
 }
 
+/// The greeting, then (with a user) the login: OK, ERR, an auth switch, or
+/// caching_sha2_password's fast-auth result, at most four replies.
 fn mysql(wire: &mut Wire, user: Option<&str>, password: &str) -> Result<String, Failure> {
-    let (_, greeting) = mysql_packet(wire)?;
-    match greeting.first() {
-        Some(0x0a) => {}
-        Some(0xff) => {
-            let (code, text) = mysql_error(&greeting);
-            return Err(Failure::new(format!("not ready: {text} (error {code})")));
-        }
-        _ => {
-            return Err(not_server("MySQL", "greeting", &greeting));
-        }
-    }
-    let g = parse_greeting(&greeting)
-        .ok_or_else(|| Failure::new("not a MySQL server (a greeting too short)"))?;
-    let Some(user) = user else {
-        return Ok(format!("up ({})", g.version));
-    };
-
-    let mut plugin = g.plugin.clone();
-    let mut nonce = g.nonce.clone();
-    let auth = scramble(&plugin, password, &nonce).unwrap_or_default();
-    let caps = CLIENT_LONG_PASSWORD
-        | CLIENT_PROTOCOL_41
-        | CLIENT_TRANSACTIONS
-        | CLIENT_SECURE_CONNECTION
-        | CLIENT_PLUGIN_AUTH;
-    let mut hello = caps.to_le_bytes().to_vec();
-    hello.extend_from_slice(&(16u32 << 20).to_le_bytes()); // max packet
-    hello.push(45); // utf8mb4_general_ci
-    hello.extend_from_slice(&[0u8; 23]);
-    hello.extend_from_slice(user.as_bytes());
-    hello.push(0);
-    hello.push(auth.len() as u8);
-    hello.extend_from_slice(&auth);
-    hello.extend_from_slice(plugin.as_bytes());
-    hello.push(0);
-    mysql_send(wire, 1, &hello)?;
-
-    // OK, ERR, an auth switch, or caching_sha2_password's fast-auth result.
-    for _ in 0..4 {
-        let (seq, reply) = mysql_packet(wire)?;
-        match reply.first() {
-            Some(0x00) => {
-                let _ = mysql_send(wire, 0, &[0x01]); // COM_QUIT
-                return Ok(format!("logged in ({})", g.version));
+    let mut version = String::new();
+    for round in 0..5 {
+        let (seq, reply) = wire.message(false)?;
+        let (plugin, nonce) = match (round, &reply[..]) {
+            (_, [0xff, ..]) => return Err(mysql_error(&reply, round > 0)),
+            (0, [0x0a, ..]) => {
+                let (v, nonce, plugin) = parse_greeting(&reply)
+                    .ok_or_else(|| Failure::new("not a MySQL server (a greeting too short)"))?;
+                version = server_text(v);
+                if user.is_none() {
+                    return Ok(format!("up ({version})"));
+                }
+                (plugin, nonce)
             }
-            Some(0xff) => {
-                let (code, text) = mysql_error(&reply);
-                return Err(Failure::new(match code {
-                    1045 => format!("login refused: {text} (error 1045)"),
-                    _ => format!("not ready: {text} (error {code})"),
-                }));
+            (1.., [0x00, ..]) => {
+                let _ = wire.send(&[1, 0, 0, 0, 0x01]); // COM_QUIT
+                return Ok(format!("logged in ({version})"));
             }
-            Some(0xfe) => {
-                let (name, data) = cstr(&reply[1..]);
-                plugin = String::from_utf8_lossy(name).into_owned();
-                nonce = data.strip_suffix(&[0]).unwrap_or(data).to_vec();
-                let Some(auth) = scramble(&plugin, password, &nonce) else {
-                    return Err(Failure::new(format!(
-                        "the server asks for the {plugin} authentication, which ward does not \
-                         do (give the probe user mysql_native_password or caching_sha2_password)"
-                    )));
+            (1.., [0xfe, switch @ ..]) => {
+                let (plugin, nonce) = cstr(switch);
+                let nonce = match nonce {
+                    [rest @ .., 0] => rest,
+                    _ => nonce,
                 };
-                mysql_send(wire, seq.wrapping_add(1), &auth)?;
+                (plugin, [nonce, &[][..]])
             }
-            Some(0x01) if reply.get(1) == Some(&0x03) => continue, // fast auth: OK follows
-            Some(0x01) if reply.get(1) == Some(&0x04) => {
+            (1.., [0x01, 0x03, ..]) => continue, // fast auth: OK follows
+            (1.., [0x01, 0x04, ..]) => {
                 return Err(Failure::new(
                     "the server wants caching_sha2_password's full authentication, which needs \
                      TLS or RSA: log in once with the mysql client so the server caches the \
@@ -501,51 +474,104 @@ fn mysql(wire: &mut Wire, user: Option<&str>, password: &str) -> Result<String, 
                 ));
             }
             _ => {
-                return Err(not_server("MySQL", "reply to the login", &reply));
+                let what = if round == 0 {
+                    "greeting"
+                } else {
+                    "reply to the login"
+                };
+                return Err(not_server("MySQL", what, &reply));
             }
-        }
+        };
+        let auth = match scramble(plugin, password, nonce) {
+            Some(auth) => auth,
+            // The greeting's plugin is only a guess: the server may switch to another.
+            None if round == 0 => Vec::new(),
+            None => {
+                return Err(Failure::new(format!(
+                    "the server asks for the {} authentication, which ward does not do (give \
+                     the probe user mysql_native_password or caching_sha2_password)",
+                    server_text(plugin)
+                )));
+            }
+        };
+        let user = user.unwrap_or("").as_bytes();
+        let login = [
+            &LOGIN_HEAD,
+            user,
+            &[0, auth.len() as u8],
+            &auth,
+            plugin,
+            &[0],
+        ];
+        let (seq, parts): (u8, &[&[u8]]) = match round {
+            0 => (1, &login),
+            _ => (seq.wrapping_add(1), &[&auth]),
+        };
+        mysql_send(wire, seq, parts)?;
     }
     Err(Failure::new("the login did not end (too many exchanges)"))
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::sha::{sha1, sha256};
     use super::*;
+
+    fn xor(a: &[u8], b: &[u8]) -> Vec<u8> {
+        a.iter().zip(b).map(|(x, y)| x ^ y).collect()
+    }
 
     #[test]
     fn scrambles() {
         // Both sides compute the same stored value: the server keeps SHA1(SHA1(pw)) and checks
         // that SHA1(scramble XOR SHA1(nonce + stored)) == stored.
         let nonce = b"abcdefghijklmnopqrst";
-        let s = scramble("mysql_native_password", "secret", nonce).unwrap();
+        let s = scramble(
+            b"mysql_native_password",
+            "secret",
+            [&nonce[..5], &nonce[5..]],
+        )
+        .unwrap();
         let stored = sha1(&sha1(b"secret"));
         let mut salted = nonce.to_vec();
         salted.extend_from_slice(&stored);
         assert_eq!(sha1(&xor(&s, &sha1(&salted))), stored);
-        let s = scramble("caching_sha2_password", "secret", nonce).unwrap();
+        let s = scramble(b"caching_sha2_password", "secret", [nonce, &[]]).unwrap();
         let mut salted = sha256(&sha256(b"secret")).to_vec();
         salted.extend_from_slice(nonce);
         assert_eq!(xor(&s, &sha256(&salted)), sha256(b"secret"));
-        assert_eq!(scramble("x", "", nonce), Some(Vec::new()));
-        assert_eq!(scramble("dialog", "pw", nonce), None);
+        assert_eq!(scramble(b"x", "", [nonce, &[]]), Some(Vec::new()));
+        assert_eq!(scramble(b"dialog", "pw", [nonce, &[]]), None);
     }
 
     #[test]
     fn greetings_and_errors() {
         let mut g = vec![0x0a];
-        g.extend_from_slice(b"10.11.6-MariaDB\0");
+        g.extend_from_slice(b"5.5.5-10.11.6-MariaDB\0");
         g.extend_from_slice(&[1, 0, 0, 0]); // connection id
         g.extend_from_slice(b"12345678\0"); // part 1 + filler
         g.extend_from_slice(&[0xff, 0xf7, 45, 2, 0, 0xff, 0x81, 21]);
         g.extend_from_slice(&[0u8; 10]);
         g.extend_from_slice(b"9abcdefghijk\0mysql_native_password\0");
-        let parsed = parse_greeting(&g).unwrap();
-        assert_eq!(parsed.version, "10.11.6-MariaDB");
-        assert_eq!(parsed.nonce, b"123456789abcdefghijk");
-        assert_eq!(parsed.plugin, "mysql_native_password");
+        let (version, nonce, plugin) = parse_greeting(&g).unwrap();
+        assert_eq!(version, b"10.11.6-MariaDB");
+        assert_eq!(nonce.concat(), b"123456789abcdefghijk");
+        assert_eq!(plugin, b"mysql_native_password");
         assert!(parse_greeting(&g[..20]).is_none());
         let err = b"\xff\x10\x04#08004Too many connections";
-        assert_eq!(mysql_error(err), (1040, "Too many connections".to_string()));
+        assert_eq!(
+            mysql_error(err, true).0,
+            "not ready: Too many connections (error 1040)"
+        );
+        let err = b"\xff\x15\x04#28000Access denied";
+        assert_eq!(
+            mysql_error(err, true).0,
+            "login refused: Access denied (error 1045)"
+        );
+        assert_eq!(
+            mysql_error(err, false).0,
+            "not ready: Access denied (error 1045)"
+        );
         let body = b"SFATAL\0C57P03\0Mthe database system is starting up\0\0";
         assert_eq!(pg_field(body, b'C'), "57P03");
         assert_eq!(pg_field(body, b'M'), "the database system is starting up");
@@ -558,9 +584,10 @@ mod tests {
             "-ERR unknown command 'AUTH', with args beginning with: '…'".as_bytes()
         );
         assert_eq!(scrub(b"+OK".to_vec(), None), b"+OK");
+        assert_eq!(auth_command(None, "pw"), "*2\r\n$4\r\nAUTH\r\n$2\r\npw\r\n");
         assert_eq!(
-            resp(&[b"AUTH", b"pw"]),
-            b"*2\r\n$4\r\nAUTH\r\n$2\r\npw\r\n".to_vec()
+            auth_command(Some("u"), "p w"),
+            "*3\r\n$4\r\nAUTH\r\n$1\r\nu\r\n$3\r\np w\r\n"
         );
     }
 }

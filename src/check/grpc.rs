@@ -95,8 +95,15 @@ pub fn call(
 ) -> Outcome {
     let opts = &prepared.opts;
     let at = |stage| move |f| (stage, f);
-    let plain =
-        net::open(&url.host, url.port, opts, connect, progress).map_err(at(Stage::Connect))?;
+    let plain = net::connect(
+        &url.host,
+        url.port,
+        opts.unix_socket.as_deref(),
+        opts.connect_timeout,
+        connect,
+        progress,
+    )
+    .map_err(at(Stage::Connect))?;
     let mut h2 = H2 {
         conn: Conn::new(plain, *connect),
         tls: url.tls,
@@ -107,6 +114,9 @@ pub fn call(
         start: 0,
         out: Vec::new(),
         control: 0,
+        decoder: Decoder::new(4096),
+        block: Vec::new(),
+        response: Response::default(),
     };
     if url.tls {
         start_tls(&mut h2.conn, prepared, &url.host, connect, progress)
@@ -123,11 +133,12 @@ pub fn call(
     h2.conn.set_deadline(rpc);
     h2.deadline = rpc;
     progress.set(Phase::Waiting);
-    let response = h2.response(opts);
+    let read = h2.response(opts);
     // A polite end: GOAWAY, NO_ERROR, no stream processed by us.
     frame(&mut h2.out, GOAWAY, 0, 0, &[0; 8]);
     let _ = h2.flush();
-    judge(opts, response.map_err(at(Stage::Rpc))?)
+    read.map_err(at(Stage::Rpc))?;
+    judge(opts, &h2.response)
 }
 
 #[cfg(feature = "tls")]
@@ -296,6 +307,10 @@ struct H2<'a> {
     out: Vec<u8>,
     /// SETTINGS and PING frames seen.
     control: u32,
+    /// The answer as it is read: the decoder, the header block, what the server said.
+    decoder: Decoder,
+    block: Vec<u8>,
+    response: Response,
 }
 
 /// One frame: type, flags, stream, payload.
@@ -435,12 +450,11 @@ impl H2<'_> {
     }
 
     /// Reads the response to stream 1 up to its end: headers, message, trailers.
-    fn response(&mut self, opts: &super::CheckOptions) -> Result<Response, Failure> {
-        let mut decoder = Decoder::new(4096);
-        let mut response = Response::default();
-        // The header block being read (HEADERS then CONTINUATION), and whether it ends the
-        // stream.
-        let mut block: Option<(Vec<u8>, bool)> = None;
+    /// Into `self.response`; what it owns lives in `self`, so that no way out drops it.
+    fn response(&mut self, opts: &super::CheckOptions) -> Result<(), Failure> {
+        // Whether a header block (HEADERS then CONTINUATION, into `self.block`) is being
+        // read, and whether it ends the stream.
+        let mut block: Option<bool> = None;
         let mut blocks = 0;
         loop {
             if !self.out.is_empty() {
@@ -458,26 +472,30 @@ impl H2<'_> {
                     }
                     self.progress.set(Phase::Body);
                     let data = unpad(f.flags, &f.payload, false)?;
-                    if response.message.len() + data.len() > MAX_MESSAGE + 5 {
+                    let message = &mut self.response.message;
+                    if message.len() + data.len() > MAX_MESSAGE + 5 {
                         return Err(Failure::new(
                             "the server's response message is larger than 64 KiB",
                         ));
                     }
-                    response.message.extend_from_slice(data);
+                    message.extend_from_slice(data);
                     if f.flags & END_STREAM != 0 {
-                        return Ok(response);
+                        return Ok(());
                     }
                 }
                 HEADERS if f.stream == 1 => {
                     self.progress.set(Phase::Headers);
                     let fragment = unpad(f.flags, &f.payload, true)?;
-                    block = Some((fragment.to_vec(), f.flags & END_STREAM != 0));
+                    self.block.clear();
+                    self.block.extend_from_slice(fragment);
+                    block = Some(f.flags & END_STREAM != 0);
                     ends = f.flags & END_HEADERS != 0;
                 }
                 CONTINUATION => {
-                    let Some((b, _)) = block.as_mut() else {
+                    if block.is_none() {
                         return Err(protocol("CONTINUATION without HEADERS"));
-                    };
+                    }
+                    let b = &mut self.block;
                     if b.len() + f.payload.len() > MAX_HEADERS {
                         return Err(Failure::new(
                             "the server's header block is larger than 64 KiB",
@@ -516,9 +534,10 @@ impl H2<'_> {
                 _ => {}
             }
             if ends {
-                let Some((bytes, end_stream)) = block.take() else {
+                let Some(end_stream) = block.take() else {
                     continue;
                 };
+                let response = &mut self.response;
                 let mut interim = false;
                 let mut status_seen = false;
                 let mut fields = |name: &[u8], value: &[u8]| {
@@ -536,8 +555,8 @@ impl H2<'_> {
                     };
                     *slot = Some(value.to_vec());
                 };
-                decoder
-                    .decode(&bytes, MAX_HEADERS, &mut fields)
+                self.decoder
+                    .decode(&self.block, MAX_HEADERS, &mut fields)
                     .map_err(|e| Failure::new(format!("HPACK: {e} (COMPRESSION_ERROR)")))?;
                 if blocks == 0 && !status_seen {
                     return Err(protocol("response headers without :status"));
@@ -546,7 +565,7 @@ impl H2<'_> {
                     blocks += 1;
                 }
                 if end_stream {
-                    return Ok(response);
+                    return Ok(());
                 }
             }
         }
@@ -634,7 +653,7 @@ fn percent_decoded(text: &[u8]) -> Vec<u8> {
     out
 }
 
-fn judge(opts: &super::CheckOptions, r: Response) -> Outcome {
+fn judge(opts: &super::CheckOptions, r: &Response) -> Outcome {
     let rpc = |msg: String| Err((Stage::Rpc, Failure::new(msg)));
     let shown = |v: &Option<Vec<u8>>, max| super::printable(v.as_deref().unwrap_or(b"none"), max);
     let Some(code_text) = r.grpc_status.as_deref() else {

@@ -145,12 +145,11 @@ pub fn probe(
     match target {
         Target::Http(url) => http::check(url, prepared, deadline, progress),
         Target::Tcp { host, port } => {
-            let addrs = net::resolve(host, *port, deadline, progress)?;
-            net::connect_tcp(&addrs, opts.connect_timeout, deadline, progress)?;
+            net::connect(host, *port, None, opts.connect_timeout, deadline, progress)?;
             Ok("connected".into())
         }
         Target::Unix(path) => {
-            net::connect_unix(path, opts.connect_timeout, deadline, progress)?;
+            net::connect("", 0, Some(path), opts.connect_timeout, deadline, progress)?;
             Ok("connected".into())
         }
         Target::File(path) => file_exists(path),

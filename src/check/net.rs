@@ -74,6 +74,24 @@ fn connect_error(e: &io::Error) -> String {
     }
 }
 
+/// A plain connection to `host:port`, or to the Unix socket `unix` instead when one is given.
+pub fn connect(
+    host: &str,
+    port: u16,
+    unix: Option<&Path>,
+    per_attempt: Duration,
+    deadline: &Deadline,
+    progress: &Progress,
+) -> Result<Plain, Failure> {
+    Ok(match unix {
+        Some(path) => Plain::Unix(connect_unix(path, per_attempt, deadline, progress)?),
+        None => {
+            let addrs = resolve(host, port, deadline, progress)?;
+            Plain::Tcp(connect_tcp(&addrs, per_attempt, deadline, progress)?)
+        }
+    })
+}
+
 /// Connects to the first address that accepts, each attempt bounded by `per_attempt` and by
 /// the deadline. When all fail, the message lists what happened at each address.
 pub fn connect_tcp(
@@ -138,33 +156,6 @@ pub fn connect_unix(
             ))
         } else {
             Failure::new(connect_error(&e))
-        }
-    })
-}
-
-/// Connects to `host:port`, or to `--unix-socket` when one is given, within the limits.
-pub fn open(
-    host: &str,
-    port: u16,
-    opts: &super::CheckOptions,
-    deadline: &Deadline,
-    progress: &Progress,
-) -> Result<Plain, Failure> {
-    Ok(match &opts.unix_socket {
-        Some(path) => Plain::Unix(connect_unix(
-            path,
-            opts.connect_timeout,
-            deadline,
-            progress,
-        )?),
-        None => {
-            let addrs = resolve(host, port, deadline, progress)?;
-            Plain::Tcp(connect_tcp(
-                &addrs,
-                opts.connect_timeout,
-                deadline,
-                progress,
-            )?)
         }
     })
 }

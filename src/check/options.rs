@@ -1,7 +1,8 @@
 //! The options that shape a check, shared by `health` and `wait` under the same names, with
 //! their environment twins (`WARD_HEALTH_*`, `WARD_WAIT_*`).
 
-use std::path::PathBuf;
+use std::io;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::cli::{self, parse_env, parse_opt};
@@ -453,6 +454,11 @@ impl CheckArgs {
         if self.client_cert.is_some() != self.client_key.is_some() {
             return Err(Error::usage("--client-cert and --client-key go together"));
         }
+        // Before anything is moved out: a failure drops `self` whole.
+        let password = match &self.password_file {
+            Some(path) => Some(read_password(path)?),
+            None => None,
+        };
         let headers = self.headers.unwrap_or_default();
         Ok(CheckOptions {
             connect_timeout: self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT),
@@ -470,36 +476,53 @@ impl CheckArgs {
                 server_name: self.server_name,
             },
             unix_socket: self.unix_socket,
-            password: self
-                .password_file
-                .as_deref()
-                .map(read_password)
-                .transpose()?,
+            password,
         })
     }
 }
 
+/// The first `limit` bytes of a file that an option names (a password, a PEM file); Err(None)
+/// when it is not a regular file: a FIFO or a device given by mistake must neither block the
+/// check past its deadline nor fill the memory (it is opened non-blocking too, should one be
+/// swapped in).
+pub(super) fn read_file(path: &Path, limit: usize) -> Result<Vec<u8>, Option<io::Error>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    if !std::fs::metadata(path)?.is_file() {
+        return Err(None);
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    // A buffer of the limit's size (untouched pages of a large one cost nothing) and a loop of
+    // reads: less code than read_to_end.
+    let mut data = vec![0; limit];
+    let mut len = 0;
+    while len < limit {
+        match file.read(&mut data[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Some(e)),
+        }
+    }
+    data.truncate(len);
+    Ok(data)
+}
+
 /// The password in a file (a Docker or Kubernetes secret): its content without one trailing
 /// newline. The content is never shown, not even in an error.
-fn read_password(path: &std::path::Path) -> Result<Secret, Error> {
-    // A FIFO or a device would block the read past every deadline (and SIGTERM with it).
-    if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
-        return Err(Error::usage(format!(
-            "--password-file: {} is not a regular file",
-            path.display()
-        )));
-    }
-    let mut bytes = Vec::new();
-    let read = std::fs::File::open(path).and_then(|f| {
-        use std::io::Read;
-        f.take(4096).read_to_end(&mut bytes)
-    });
-    read.map_err(|e| {
-        Error::usage(format!(
-            "--password-file: cannot read {}: {}",
-            path.display(),
-            crate::error::describe_io(&e).to_ascii_lowercase()
-        ))
+fn read_password(path: &Path) -> Result<Secret, Error> {
+    let bytes = read_file(path, 4096).map_err(|e| {
+        Error::usage(match e {
+            None => format!("--password-file: {} is not a regular file", path.display()),
+            Some(e) => format!(
+                "--password-file: cannot read {}: {}",
+                path.display(),
+                crate::error::describe_io(&e).to_ascii_lowercase()
+            ),
+        })
     })?;
     let text = String::from_utf8(bytes)
         .map_err(|_| Error::usage("--password-file: the password is not valid UTF-8"))?;

@@ -1,8 +1,36 @@
-//! SHA-1 and SHA-256 (FIPS 180-4), for MySQL's password scrambles only. Small and dependency
-//! free, so the build without TLS has them too; speed does not matter for a few dozen bytes.
+//! SHA-1 and SHA-256 (FIPS 180-4), for MySQL's password scrambles only. The TLS build has them
+//! from ring already; the build without TLS has its own, small and dependency free (speed does
+//! not matter for a few dozen bytes). Tests check the two against each other.
+
+/// SHA-256 (`sha2`) or SHA-1 of the concatenated `parts`.
+#[cfg(feature = "tls")]
+pub fn hash(sha2: bool, parts: &[&[u8]]) -> Vec<u8> {
+    use ring::digest;
+    let mut ctx = digest::Context::new(if sha2 {
+        &digest::SHA256
+    } else {
+        &digest::SHA1_FOR_LEGACY_USE_ONLY
+    });
+    for part in parts {
+        ctx.update(part);
+    }
+    ctx.finish().as_ref().to_vec()
+}
+
+/// SHA-256 (`sha2`) or SHA-1 of the concatenated `parts`.
+#[cfg(not(feature = "tls"))]
+pub fn hash(sha2: bool, parts: &[&[u8]]) -> Vec<u8> {
+    let data = parts.concat();
+    if sha2 {
+        sha256(&data).to_vec()
+    } else {
+        sha1(&data).to_vec()
+    }
+}
 
 /// Pads `data` as both hashes do: a 1 bit, zeros, and the length in bits (big-endian), to a
 /// multiple of 64 bytes.
+#[cfg(any(test, not(feature = "tls")))]
 fn padded(data: &[u8]) -> Vec<u8> {
     let mut m = data.to_vec();
     m.push(0x80);
@@ -13,6 +41,7 @@ fn padded(data: &[u8]) -> Vec<u8> {
     m
 }
 
+#[cfg(any(test, not(feature = "tls")))]
 fn words<const N: usize>(block: &[u8]) -> [u32; N] {
     let mut w = [0u32; N];
     for (i, chunk) in block.chunks_exact(4).take(16).enumerate() {
@@ -21,6 +50,7 @@ fn words<const N: usize>(block: &[u8]) -> [u32; N] {
     w
 }
 
+#[cfg(any(test, not(feature = "tls")))]
 pub fn sha1(data: &[u8]) -> [u8; 20] {
     let mut h: [u32; 5] = [
         0x6745_2301,
@@ -66,6 +96,7 @@ pub fn sha1(data: &[u8]) -> [u8; 20] {
 }
 
 /// The first 32 bits of the fractional parts of the cube roots of the first 64 primes.
+#[cfg(any(test, not(feature = "tls")))]
 const K256: [u32; 64] = [
     0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
     0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
@@ -77,6 +108,7 @@ const K256: [u32; 64] = [
     0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
 ];
 
+#[cfg(any(test, not(feature = "tls")))]
 pub fn sha256(data: &[u8]) -> [u8; 32] {
     let mut h: [u32; 8] = [
         0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab,
@@ -158,5 +190,17 @@ mod tests {
             hex(&sha1(&[b'a'; 1_000])),
             "291e9a6c66994949b57ba5e650361e98fc36b1ba"
         );
+    }
+
+    /// `hash` (ring's digests in the TLS build) agrees with the own implementation, whatever
+    /// the parts.
+    #[test]
+    fn hash_agrees() {
+        let data: Vec<u8> = (0..200u8).collect();
+        for n in [0, 1, 55, 56, 64, 119, 200] {
+            let (a, b) = data[..n].split_at(n / 3);
+            assert_eq!(hash(false, &[a, b]), sha1(&data[..n]), "{n}");
+            assert_eq!(hash(true, &[a, b]), sha256(&data[..n]), "{n}");
+        }
     }
 }

@@ -20,6 +20,18 @@ pub enum DbKind {
     Mysql,
 }
 
+/// A database scheme: what it asks about, whether over TLS, and the default port.
+type DbScheme = (&'static str, DbKind, bool, u16);
+
+static DB_SCHEMES: [DbScheme; 6] = [
+    ("postgres://", DbKind::Postgres, false, 5432),
+    ("postgresql://", DbKind::Postgres, false, 5432),
+    ("redis://", DbKind::Redis, false, 6379),
+    ("rediss://", DbKind::Redis, true, 6379),
+    ("mysql://", DbKind::Mysql, false, 3306),
+    ("mariadb://", DbKind::Mysql, false, 3306),
+];
+
 /// `postgres://[USER@]HOST[:PORT][/DB]`, `redis://[[USER]:PASSWORD@]HOST[:PORT]` (`rediss://`
 /// with TLS), `mysql://[USER[:PASSWORD]@]HOST[:PORT]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -38,7 +50,7 @@ impl DbUrl {
     /// Parses a database URL whose scheme was recognised; `rest` is what follows `://`. A query
     /// (`?sslmode=...`) and, except for PostgreSQL's database name, a path are accepted and
     /// ignored: DSNs copied from an app's configuration work as they are.
-    fn parse(kind: DbKind, tls: bool, rest: &str) -> Result<DbUrl, String> {
+    fn parse(&(_, kind, tls, default_port): &DbScheme, rest: &str) -> Result<DbUrl, String> {
         let Authority {
             user,
             password,
@@ -46,13 +58,14 @@ impl DbUrl {
             port,
             tail,
         } = Authority::split(rest)?;
-        let port = port.unwrap_or(match kind {
-            DbKind::Postgres => 5432,
-            DbKind::Redis => 6379,
-            DbKind::Mysql => 3306,
-        });
-        let path = tail.split(['?', '#']).next().unwrap_or("");
-        let database = match path.trim_start_matches('/') {
+        let port = port.unwrap_or(default_port);
+        // The database: the path up to a query or a fragment, without its leading slashes.
+        let path = tail.split('?').next().unwrap_or("");
+        let mut name = path.split('#').next().unwrap_or("");
+        while let Some(rest) = name.strip_prefix('/') {
+            name = rest;
+        }
+        let database = match name {
             "" => None,
             db => Some(percent_decode(db)?),
         };
@@ -486,18 +499,9 @@ impl Target {
                     .map_err(in_target);
             }
         }
-        for (scheme, kind, tls) in [
-            ("postgres://", DbKind::Postgres, false),
-            ("postgresql://", DbKind::Postgres, false),
-            ("redis://", DbKind::Redis, false),
-            ("rediss://", DbKind::Redis, true),
-            ("mysql://", DbKind::Mysql, false),
-            ("mariadb://", DbKind::Mysql, false),
-        ] {
-            if let Some(rest) = strip_prefix_ci(t, scheme) {
-                return DbUrl::parse(kind, tls, rest)
-                    .map(Target::Db)
-                    .map_err(in_target);
+        for db in &DB_SCHEMES {
+            if let Some(rest) = strip_prefix_ci(t, db.0) {
+                return DbUrl::parse(db, rest).map(Target::Db).map_err(in_target);
             }
         }
         if let Some(rest) = strip_prefix_ci(t, "unix://") {

@@ -207,26 +207,14 @@ impl Setup {
     }
 }
 
-/// Reads a PEM file of at most 1 MiB. Only regular files: a FIFO or a device given by mistake
-/// must not block the check or fill the memory.
+/// Reads a PEM file of at most 1 MiB (a regular file only).
 fn read_pem_file(path: &std::path::Path) -> Result<Vec<u8>, String> {
-    use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    const LIMIT: u64 = 1 << 20;
-    let meta = std::fs::metadata(path).map_err(|e| crate::error::describe_io(&e))?;
-    if !meta.is_file() {
-        return Err("not a regular file".into());
-    }
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)
-        .map_err(|e| crate::error::describe_io(&e))?;
-    let mut data = Vec::new();
-    file.take(LIMIT + 1)
-        .read_to_end(&mut data)
-        .map_err(|e| crate::error::describe_io(&e))?;
-    if data.len() as u64 > LIMIT {
+    const LIMIT: usize = 1 << 20;
+    let data = super::options::read_file(path, LIMIT + 1).map_err(|e| match e {
+        Some(e) => crate::error::describe_io(&e),
+        None => "not a regular file".into(),
+    })?;
+    if data.len() > LIMIT {
         return Err("larger than 1 MiB".into());
     }
     Ok(data)
