@@ -76,7 +76,7 @@ pub fn run(inv: Invocation) -> Result<u8, Error> {
     let mut connected = Duration::ZERO;
     let outcome = grpc::call(
         &p.url,
-        &prepared,
+        prepared,
         &connect,
         Some(p.rpc_timeout),
         Some(&p.user_agent),
