@@ -83,7 +83,7 @@ pub fn run(inv: Invocation) -> Result<u8, Error> {
         &mut || connected = start.elapsed(),
         &Progress::default(),
     );
-    if p.verbose {
+    if p.verbose && !connected.is_zero() {
         let (connect, all) = (connected.as_micros(), start.elapsed().as_micros());
         let rpc = all.saturating_sub(connect);
         log::line(&format!(
@@ -147,6 +147,7 @@ fn parse(args: Vec<OsString>) -> Result<Option<Probe>, Error> {
 fn fill(p: &mut Probe, args: Vec<OsString>) -> Result<bool, Error> {
     let mut addr_given = false;
     let mut on = [false; 9];
+    let count = args.len();
     // Borrowed, not owned: nothing to drop on the many ways out.
     let mut args = args.iter().map(|a| {
         a.to_str()
@@ -165,9 +166,9 @@ fn fill(p: &mut Probe, args: Vec<OsString>) -> Result<bool, Error> {
             .or_else(|| arg.strip_prefix('-'))
             .filter(|f| !f.is_empty() && !f.starts_with(['-', '=']));
         let Some(flag) = flag else {
-            return Err(bad(
-                &crate::redact::redact(arg),
-                "unexpected argument (flags only; see grpc_health_probe -help)",
+            // Not shown: an unquoted "-rpc-header=authorization: TOKEN" leaves the token here.
+            return Err(Error::usage(
+                "an argument that is not a flag (not shown; see grpc_health_probe -help)",
             ));
         };
         let (name, inline) = match flag.split_once('=') {
@@ -234,12 +235,13 @@ fn fill(p: &mut Probe, args: Vec<OsString>) -> Result<bool, Error> {
             _ => p.opts.headers.push(rpc_header(value)?),
         }
     }
-    if on[4] || on[5] {
-        crate::cli::print_stdout(HELP);
-        return Ok(false);
-    }
-    if on[3] {
-        crate::cli::print_stdout(&version());
+    // -help and -version only alone: with other flags, a probe that printed them and
+    // exited 0 would pass without checking anything.
+    if on[3] || on[4] || on[5] {
+        if count > 1 {
+            return Err(Error::usage("-help and -version take no other flags"));
+        }
+        crate::cli::print_stdout(&if on[3] { version() } else { HELP.into() });
         return Ok(false);
     }
     // grpc_health_probe's rules, in fewer words.

@@ -11,7 +11,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use crate::servers::{self, Pki};
@@ -430,19 +430,28 @@ fn answer(status: u8) -> Vec<u8> {
 /// not empty, until the client's END_STREAM DATA frame), sends `then`, and reads until the
 /// client closes. Returns the port.
 fn h2_server(first: Vec<u8>, then: Vec<u8>) -> u16 {
+    h2_server_after(first, then, Duration::ZERO).0
+}
+
+/// [`h2_server`], sending `first` only after `delay`; also returns the request's header
+/// block (HEADERS and CONTINUATION payloads, joined) as the server received it.
+fn h2_server_after(first: Vec<u8>, then: Vec<u8>, delay: Duration) -> (u16, Arc<Mutex<Vec<u8>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let (first, then) = (Arc::new(first), Arc::new(then));
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let block = seen.clone();
     std::thread::spawn(move || {
         for conn in listener.incoming() {
             let Ok(mut conn) = conn else { continue };
-            let (first, then) = (first.clone(), then.clone());
+            let (first, then, block) = (first.clone(), then.clone(), block.clone());
             std::thread::spawn(move || {
                 let _ = conn.set_read_timeout(Some(Duration::from_secs(30)));
                 let mut preface = [0u8; 24 + 9 + 12];
                 if conn.read_exact(&mut preface).is_err() {
                     return;
                 }
+                std::thread::sleep(delay);
                 let _ = conn.write_all(&first);
                 if !then.is_empty() {
                     // Frames until DATA with END_STREAM on stream 1.
@@ -456,6 +465,9 @@ fn h2_server(first: Vec<u8>, then: Vec<u8>) -> u16 {
                         if conn.read_exact(&mut payload).is_err() {
                             return;
                         }
+                        if head[3] == 1 || head[3] == 9 {
+                            block.lock().unwrap().extend_from_slice(&payload);
+                        }
                         if head[3] == 0 && head[4] & 1 != 0 {
                             break;
                         }
@@ -467,7 +479,68 @@ fn h2_server(first: Vec<u8>, then: Vec<u8>) -> u16 {
             });
         }
     });
-    port
+    (port, seen)
+}
+
+/// The fields of a header block as ward's encoder writes it: static-table indexes and raw
+/// literals (with a static or a literal name), no Huffman, no dynamic table.
+fn request_fields(block: &[u8]) -> Vec<(String, String)> {
+    const NAMES: [(usize, &str); 4] = [
+        (1, ":authority"),
+        (4, ":path"),
+        (31, "content-type"),
+        (58, "user-agent"),
+    ];
+    fn int(b: &[u8], i: &mut usize, bits: u32) -> usize {
+        let max = (1usize << bits) - 1;
+        let mut v = usize::from(b[*i]) & max;
+        *i += 1;
+        if v == max {
+            let mut shift = 0;
+            loop {
+                let byte = b[*i];
+                *i += 1;
+                v += usize::from(byte & 0x7f) << shift;
+                shift += 7;
+                if byte & 0x80 == 0 {
+                    break;
+                }
+            }
+        }
+        v
+    }
+    fn string(b: &[u8], i: &mut usize) -> String {
+        assert_eq!(b[*i] & 0x80, 0, "ward's encoder does not Huffman-code");
+        let len = int(b, i, 7);
+        let s = String::from_utf8(b[*i..*i + len].to_vec()).unwrap();
+        *i += len;
+        s
+    }
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < block.len() {
+        let first = block[i];
+        if first & 0x80 != 0 {
+            let pair = match int(block, &mut i, 7) {
+                3 => (":method", "POST"),
+                6 => (":scheme", "http"),
+                7 => (":scheme", "https"),
+                n => panic!("unexpected index {n}"),
+            };
+            out.push((pair.0.to_string(), pair.1.to_string()));
+            continue;
+        }
+        assert!(
+            first & 0xe0 == 0,
+            "only literals without indexing: {first:#x}"
+        );
+        let name = match int(block, &mut i, 4) {
+            0 => string(block, &mut i),
+            n => NAMES.iter().find(|(k, _)| *k == n).unwrap().1.to_string(),
+        };
+        out.push((name, string(block, &mut i)));
+    }
+    out
 }
 
 fn raw(first: Vec<u8>, then: Vec<u8>, timeout: &str) -> (Output, Output) {
@@ -546,7 +619,7 @@ fn raw_trailers_only_and_other_grpc_statuses() {
     t.extend(status_trailers("16"));
     t.extend_from_slice(&[0x00, 12]);
     t.extend_from_slice(b"grpc-message");
-    let msg = b"bad token: Bearer%20echo-t0ken-123";
+    let msg = b"bad token: echo-t0ken-123";
     t.push(msg.len() as u8);
     t.extend_from_slice(msg);
     let port = h2_server(SETTINGS.to_vec(), frame(1, 5, 1, &t));
@@ -555,10 +628,11 @@ fn raw_trailers_only_and_other_grpc_statuses() {
         &["-H", "authorization: Bearer echo-t0ken-123", &url(port, "")],
     );
     let err = expect(&out, 1, "UNAUTHENTICATED: bad token: ...");
+    assert!(!err.contains("echo-t0ken"), "{err}");
     assert!(!err.contains("t0ken"), "{err}");
     // An HTTP/2 server that is not gRPC.
     let (health, _) = raw(SETTINGS.to_vec(), frame(1, 5, 1, &[0x8d]), "5s");
-    expect(&health, 1, "without a grpc-status (HTTP status 404)");
+    expect(&health, 1, "not a gRPC answer (HTTP status 404, content-type none");
 }
 
 #[test]
@@ -747,4 +821,124 @@ fn tls_without_alpn_h2_is_refused() {
         ],
     );
     expect(&out, 1, "did not agree to h2");
+}
+
+#[test]
+fn raw_the_request_ward_sends() {
+    let (port, seen) = h2_server_after(SETTINGS.to_vec(), answer(1), Duration::ZERO);
+    let out = ward(
+        "health",
+        &[
+            "-t",
+            "9s",
+            "-H",
+            "Authorization: Bearer x",
+            "-H",
+            "x-trace-bin: hi",
+            "-H",
+            "host: greeter.local",
+            &url(port, "my.pkg.Greeter"),
+        ],
+    );
+    expect(&out, 0, "");
+    let fields = request_fields(&seen.lock().unwrap());
+    let get = |n: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k == n)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("no {n} in {fields:?}"))
+    };
+    assert_eq!(get(":method"), "POST");
+    assert_eq!(get(":scheme"), "http");
+    assert_eq!(get(":path"), "/grpc.health.v1.Health/Check");
+    assert_eq!(get(":authority"), "greeter.local");
+    assert_eq!(get("content-type"), "application/grpc");
+    assert_eq!(get("te"), "trailers");
+    assert!(get("user-agent").starts_with("ward/"), "{fields:?}");
+    let timeout = get("grpc-timeout");
+    let ms: u64 = timeout.strip_suffix('m').unwrap().parse().unwrap();
+    assert!((1..=9000).contains(&ms), "{timeout}");
+    assert_eq!(get("authorization"), "Bearer x");
+    assert_eq!(get("x-trace-bin"), "aGk=");
+    assert!(!fields.iter().any(|(k, _)| k == "host"), "{fields:?}");
+
+    // grpc_health_probe's user agent and the default :authority.
+    let (port, seen) = h2_server_after(SETTINGS.to_vec(), answer(1), Duration::ZERO);
+    let out = ward(
+        "grpc_health_probe",
+        &[&format!("-addr=127.0.0.1:{port}"), "-user-agent=probe/1"],
+    );
+    expect(&out, 0, "status: SERVING");
+    let fields = request_fields(&seen.lock().unwrap());
+    assert!(
+        fields.contains(&(":authority".into(), format!("127.0.0.1:{port}"))),
+        "{fields:?}"
+    );
+    assert!(
+        fields
+            .iter()
+            .any(|(k, v)| k == "user-agent" && v.starts_with("probe/1 ward/")),
+        "{fields:?}"
+    );
+}
+
+#[test]
+fn raw_answers_grpc_go_would_refuse_are_unhealthy() {
+    // grpc-status 0 in the first headers, not in trailers: the call did not end well.
+    let mut h = plain_headers();
+    h.extend(status_trailers("0"));
+    let mut v = frame(1, 4, 1, &h);
+    v.extend(frame(0, 1, 1, &[0, 0, 0, 0, 2, 0x08, 1]));
+    let (health, probe) = raw(SETTINGS.to_vec(), v, "5s");
+    expect(&health, 1, "grpc-status none in the trailers");
+    expect(&probe, 3, "not a gRPC answer");
+    // HTTP 500 or text/html with a SERVING message and grpc-status 0.
+    for headers in [vec![0x8e, 0x0f, 0x10, 16], vec![0x88, 0x0f, 0x10, 9]] {
+        let mut h = headers.clone();
+        h.extend_from_slice(if headers[0] == 0x8e {
+            b"application/grpc".as_slice()
+        } else {
+            b"text/html".as_slice()
+        });
+        let mut v = frame(1, 4, 1, &h);
+        v.extend(frame(0, 0, 1, &[0, 0, 0, 0, 2, 0x08, 1]));
+        v.extend(frame(1, 5, 1, &status_trailers("0")));
+        let (health, probe) = raw(SETTINGS.to_vec(), v, "5s");
+        expect(&health, 1, "not a gRPC answer");
+        expect(&probe, 3, "not a gRPC answer");
+    }
+    // An unknown serving status is shown as its number.
+    let (_, probe) = raw(SETTINGS.to_vec(), answer(7), "5s");
+    expect(&probe, 4, "responded with \"7\"");
+}
+
+#[test]
+fn raw_rpc_timeout_starts_once_connected() {
+    // SETTINGS after 0.9 s, the answer at once: within a 5 s connect and a 1 s call limit.
+    let (port, _) = h2_server_after(SETTINGS.to_vec(), answer(1), Duration::from_millis(900));
+    let out = ward(
+        "grpc_health_probe",
+        &[
+            &format!("-addr=127.0.0.1:{port}"),
+            "-connect-timeout=5s",
+            "-rpc-timeout=1s",
+        ],
+    );
+    expect(&out, 0, "status: SERVING");
+}
+
+#[test]
+fn probe_help_and_version_only_alone() {
+    for args in [&["-addr=127.0.0.1:1", "-h"][..], &["-version", "-addr=:1"]] {
+        let out = ward("grpc_health_probe", args);
+        expect(&out, 1, "take no other flags");
+    }
+    // A stray word is refused without being shown (it may be half of a header).
+    let out = ward(
+        "grpc_health_probe",
+        &["-addr=:1", "-rpc-header=authorization:", "s3cr3t-value"],
+    );
+    let err = expect(&out, 1, "not a flag");
+    assert!(!err.contains("s3cr3t"), "{err}");
 }

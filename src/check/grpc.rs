@@ -122,16 +122,16 @@ pub fn call(
         start_tls(&mut h2.conn, prepared, &url.host, connect, progress)
             .map_err(at(Stage::Connect))?;
     }
-    // The preface, our SETTINGS and the call go out in one write (no round trip waits for
-    // the server's SETTINGS); the connection counts as made once those arrive.
-    let rpc = rpc.map_or(*connect, Deadline::after);
-    h2.out.extend_from_slice(PREFACE);
-    request(&mut h2.out, url, opts, &rpc, user_agent);
+    // The call (and its metadata) goes out only once the server has proved to speak HTTP/2
+    // with its SETTINGS, as grpc-go does: a token is not handed to whatever else listens.
     progress.set(Phase::Handshake);
+    h2.out.extend_from_slice(PREFACE);
     h2.handshake().map_err(at(Stage::Connect))?;
     connected();
+    let rpc = rpc.map_or(*connect, Deadline::after);
     h2.conn.set_deadline(rpc);
     h2.deadline = rpc;
+    request(&mut h2.out, url, opts, &rpc, user_agent);
     progress.set(Phase::Waiting);
     let read = h2.response(opts);
     // A polite end: GOAWAY, NO_ERROR, no stream processed by us.
@@ -254,6 +254,12 @@ fn request(
     }
     for (name, value) in &opts.headers {
         let name = name.to_ascii_lowercase();
+        // Binary metadata travels base64-encoded (gRPC over HTTP/2).
+        let value = if name.ends_with("-bin") {
+            super::http::base64(value)
+        } else {
+            value.clone()
+        };
         if !matches!(name.as_str(), "host" | "user-agent") {
             field(&mut block, 0x10, 0, &name, value.as_bytes());
         }
@@ -405,8 +411,8 @@ impl H2<'_> {
         })
     }
 
-    /// Sends what is queued (the preface and the call), then reads up to the server's first
-    /// SETTINGS, which must be its first frame, and queues the acknowledgement. A server that never sends one (silent, or another protocol) keeps
+    /// Sends what is queued (the preface), then reads up to the server's first SETTINGS,
+    /// which must be its first frame, and queues the acknowledgement. A server that never sends one (silent, or another protocol) keeps
     /// the connection from being made.
     fn handshake(&mut self) -> Result<(), Failure> {
         self.flush()?;
@@ -548,8 +554,9 @@ impl H2<'_> {
                             &mut response.status
                         }
                         b"content-type" => &mut response.content_type,
-                        b"grpc-status" => &mut response.grpc_status,
-                        b"grpc-message" => &mut response.grpc_message,
+                        // Only trailers (or a trailers-only answer) end the call.
+                        b"grpc-status" if end_stream => &mut response.grpc_status,
+                        b"grpc-message" if end_stream => &mut response.grpc_message,
                         b"grpc-encoding" => &mut response.encoding,
                         _ => return,
                     };
@@ -609,13 +616,15 @@ fn error_name(code: &[u8]) -> &'static str {
 /// A server's text with every -H value the request carried (of 3 bytes or more) replaced by
 /// `…`: a server may repeat the metadata it refused.
 fn scrub(text: &[u8], opts: &super::CheckOptions) -> Vec<u8> {
-    let values: Vec<&str> = opts
-        .headers
-        .iter()
-        .map(|(_, v)| v.as_str())
-        .filter(|v| v.len() > 2)
-        .collect();
-    crate::redact::scrub(text, &values)
+    // Each value whole, then each of its words (a server may quote only the token of
+    // "Bearer TOKEN"), longest first.
+    let mut secrets: Vec<&str> = Vec::new();
+    for (_, v) in &opts.headers {
+        secrets.push(v);
+        secrets.extend(v.split([' ', ',', ';', '=']));
+    }
+    secrets.retain(|s| s.len() > 3);
+    crate::redact::scrub(text, &secrets)
 }
 
 // ---- The verdict ----------------------------------------------------------------------------
@@ -655,12 +664,17 @@ fn percent_decoded(text: &[u8]) -> Vec<u8> {
 
 fn judge(opts: &super::CheckOptions, r: &Response) -> Outcome {
     let rpc = |msg: String| Err((Stage::Rpc, Failure::new(msg)));
-    let shown = |v: &Option<Vec<u8>>, max| super::printable(v.as_deref().unwrap_or(b"none"), max);
-    let Some(code_text) = r.grpc_status.as_deref() else {
+    let shown = |v: &Option<Vec<u8>>| super::printable(v.as_deref().unwrap_or(b"none"), 40);
+    let is_grpc = r.status.as_deref() == Some(b"200")
+        && r.content_type
+            .as_deref()
+            .is_some_and(|c| c.starts_with(b"application/grpc"));
+    let Some(code_text) = r.grpc_status.as_deref().filter(|_| is_grpc) else {
         return rpc(format!(
-            "the server ended the call without a grpc-status (HTTP status {}): not a gRPC \
-             endpoint?",
-            shown(&r.status, 3)
+            "not a gRPC answer (HTTP status {}, content-type {}, grpc-status {} in the trailers)",
+            shown(&r.status),
+            shown(&r.content_type),
+            shown(&r.grpc_status)
         ));
     };
     let code = std::str::from_utf8(code_text)
@@ -689,7 +703,7 @@ fn judge(opts: &super::CheckOptions, r: &Response) -> Outcome {
     if m.first().is_some_and(|&c| c != 0) {
         return rpc(format!(
             "a compressed message (grpc-encoding {}), although ward asked for none",
-            shown(&r.encoding, 40)
+            shown(&r.encoding)
         ));
     }
     let body = m.get(5..).filter(|b| {
@@ -705,7 +719,7 @@ fn judge(opts: &super::CheckOptions, r: &Response) -> Outcome {
         2 => not("NOT_SERVING"),
         3 => not("SERVICE_UNKNOWN"),
         0 => not("UNKNOWN"),
-        _ => not("an unknown status"),
+        n => not(&n.to_string()),
     }
 }
 

@@ -608,7 +608,7 @@ impl Input {
 }
 
 /// Standard base64 with padding, for Basic credentials.
-fn base64(text: &str) -> String {
+pub(super) fn base64(text: &str) -> String {
     const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let bytes = text.as_bytes();
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
