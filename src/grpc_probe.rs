@@ -84,14 +84,11 @@ pub fn run(inv: Invocation) -> Result<u8, Error> {
         &Progress::default(),
     );
     if p.verbose && !connected.is_zero() {
-        let (connect, all) = (connected.as_micros(), start.elapsed().as_micros());
-        let rpc = all.saturating_sub(connect);
+        use crate::cli::format_duration as f;
         log::line(&format!(
-            "time elapsed: connect={}.{:03}ms rpc={}.{:03}ms",
-            connect / 1000,
-            connect % 1000,
-            rpc / 1000,
-            rpc % 1000
+            "time elapsed: connect={} rpc={}",
+            f(connected),
+            f(start.elapsed().saturating_sub(connected))
         ));
     }
     let (code, line) = match outcome {
@@ -204,7 +201,7 @@ fn fill(p: &mut Probe, args: Vec<OsString>) -> Result<bool, Error> {
                 .and_then(Result::ok)
                 .ok_or_else(|| bad(name, "the flag needs a value"))?,
         };
-        if value.chars().any(char::is_control) {
+        if value.bytes().any(|b| b.is_ascii_control()) {
             return Err(bad(name, "the value holds control characters (not shown)"));
         }
         let tls = &mut p.opts.tls;
@@ -278,9 +275,9 @@ fn fill(p: &mut Probe, args: Vec<OsString>) -> Result<bool, Error> {
     p.url.tls = tls;
     p.url.port = if tls { 443 } else { 80 };
     let addr = &p.addr;
-    let bad_addr = |why: &str| {
+    let bad_addr = || {
         Error::usage(format!(
-            "-addr {}: {why} (HOST:PORT, :PORT or unix:///PATH)",
+            "-addr {}: use HOST:PORT, :PORT, [IPv6]:PORT or unix:///PATH",
             crate::redact::quoted(addr)
         ))
     };
@@ -288,22 +285,20 @@ fn fill(p: &mut Probe, args: Vec<OsString>) -> Result<bool, Error> {
         // unix:///abs/path, unix:relative/path; unix://host/path is refused, as by grpc-go.
         let path = match rest.strip_prefix("//") {
             Some(p) if p.starts_with('/') => p,
-            Some(_) => return Err(bad_addr("a unix address takes no host")),
+            Some(_) => "",
             None => rest,
         };
         if path.is_empty() {
-            return Err(bad_addr("no socket path"));
+            return Err(bad_addr());
         }
         p.opts.unix_socket = Some(path.into());
     } else {
-        let hostport = addr;
         // ":5000" is this machine, as Go dials it.
-        let hostport = match hostport.strip_prefix(':') {
-            Some(port) => format!("localhost:{port}"),
-            None => hostport.to_string(),
+        let (host, port) = match addr.strip_prefix(':') {
+            Some(port) => ("localhost".into(), port.parse().ok().filter(|&p| p != 0)),
+            None => split_host_port(addr).map_err(|_| bad_addr())?,
         };
-        let (host, port) = split_host_port(&hostport).map_err(|e| bad_addr(&e))?;
-        p.url.port = port.ok_or_else(|| bad_addr("missing port"))?;
+        p.url.port = port.ok_or_else(bad_addr)?;
         p.url.host = host;
     }
     p.addr = crate::redact::redact(&p.addr);
@@ -414,7 +409,7 @@ mod tests {
             Ok(("localhost".into(), 80, Some(PathBuf::from("rel.sock"))))
         );
         assert!(check(&["-addr=unix://host/x"]).is_err());
-        assert!(check(&["-addr=h"]).unwrap_err().contains("missing port"));
+        assert!(check(&["-addr=h"]).unwrap_err().contains("use HOST:PORT"));
         assert!(check(&[]).unwrap_err().contains("-addr not specified"));
         for (args, says) in [
             (&["-addr=h:1", "-tls-no-verify"][..], "need -tls"),

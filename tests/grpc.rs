@@ -632,7 +632,11 @@ fn raw_trailers_only_and_other_grpc_statuses() {
     assert!(!err.contains("t0ken"), "{err}");
     // An HTTP/2 server that is not gRPC.
     let (health, _) = raw(SETTINGS.to_vec(), frame(1, 5, 1, &[0x8d]), "5s");
-    expect(&health, 1, "not a gRPC answer (HTTP status 404, content-type none");
+    expect(
+        &health,
+        1,
+        "not a gRPC answer (HTTP status 404, content-type none",
+    );
 }
 
 #[test]
@@ -910,7 +914,7 @@ fn raw_answers_grpc_go_would_refuse_are_unhealthy() {
     }
     // An unknown serving status is shown as its number.
     let (_, probe) = raw(SETTINGS.to_vec(), answer(7), "5s");
-    expect(&probe, 4, "responded with \"7\"");
+    expect(&probe, 4, "responded with \"an unknown status\"");
 }
 
 #[test]

@@ -118,27 +118,46 @@ pub fn call(
         block: Vec::new(),
         response: Response::default(),
     };
-    if url.tls {
-        start_tls(&mut h2.conn, prepared, &url.host, connect, progress)
-            .map_err(at(Stage::Connect))?;
+    // Dropped here only, whichever way the call ends.
+    h2.call(url, prepared, connect, rpc, user_agent, connected)
+}
+
+impl H2<'_> {
+    /// [`call`] once connected.
+    fn call(
+        &mut self,
+        url: &GrpcUrl,
+        prepared: &Prepared,
+        connect: &Deadline,
+        rpc: Option<std::time::Duration>,
+        user_agent: Option<&str>,
+        connected: &mut dyn FnMut(),
+    ) -> Outcome {
+        let opts = &prepared.opts;
+        let at = |stage| move |f| (stage, f);
+        if url.tls {
+            start_tls(&mut self.conn, prepared, &url.host, connect, self.progress)
+                .map_err(at(Stage::Connect))?;
+        }
+        // The call (and its metadata) goes out only once the server has proved to speak
+        // HTTP/2 with its SETTINGS, as grpc-go does: a token is not handed to whatever else
+        // listens.
+        self.progress.set(Phase::Handshake);
+        self.out.extend_from_slice(PREFACE);
+        self.handshake().map_err(at(Stage::Connect))?;
+        connected();
+        let rpc = rpc.map_or(*connect, Deadline::after);
+        self.conn.set_deadline(rpc);
+        self.deadline = rpc;
+        request(&mut self.out, url, opts, &rpc, user_agent);
+        self.progress.set(Phase::Waiting);
+        let read = self.response(opts);
+        // A polite end: GOAWAY, NO_ERROR, no stream processed by us.
+        frame(&mut self.out, GOAWAY, 0, 0, &[0; 8]);
+        let _ = self.flush();
+        read.map_err(at(Stage::Rpc))?;
+        judge(opts, &self.response)
     }
-    // The call (and its metadata) goes out only once the server has proved to speak HTTP/2
-    // with its SETTINGS, as grpc-go does: a token is not handed to whatever else listens.
-    progress.set(Phase::Handshake);
-    h2.out.extend_from_slice(PREFACE);
-    h2.handshake().map_err(at(Stage::Connect))?;
-    connected();
-    let rpc = rpc.map_or(*connect, Deadline::after);
-    h2.conn.set_deadline(rpc);
-    h2.deadline = rpc;
-    request(&mut h2.out, url, opts, &rpc, user_agent);
-    progress.set(Phase::Waiting);
-    let read = h2.response(opts);
-    // A polite end: GOAWAY, NO_ERROR, no stream processed by us.
-    frame(&mut h2.out, GOAWAY, 0, 0, &[0; 8]);
-    let _ = h2.flush();
-    read.map_err(at(Stage::Rpc))?;
-    judge(opts, &h2.response)
 }
 
 #[cfg(feature = "tls")]
@@ -255,10 +274,12 @@ fn request(
     for (name, value) in &opts.headers {
         let name = name.to_ascii_lowercase();
         // Binary metadata travels base64-encoded (gRPC over HTTP/2).
+        let encoded;
         let value = if name.ends_with("-bin") {
-            super::http::base64(value)
+            encoded = super::http::base64(value);
+            &encoded
         } else {
-            value.clone()
+            value
         };
         if !matches!(name.as_str(), "host" | "user-agent") {
             field(&mut block, 0x10, 0, &name, value.as_bytes());
@@ -545,11 +566,9 @@ impl H2<'_> {
                 };
                 let response = &mut self.response;
                 let mut interim = false;
-                let mut status_seen = false;
                 let mut fields = |name: &[u8], value: &[u8]| {
                     let slot = match name {
                         b":status" => {
-                            status_seen = true;
                             interim = value.first() == Some(&b'1');
                             &mut response.status
                         }
@@ -565,9 +584,7 @@ impl H2<'_> {
                 self.decoder
                     .decode(&self.block, MAX_HEADERS, &mut fields)
                     .map_err(|e| Failure::new(format!("HPACK: {e} (COMPRESSION_ERROR)")))?;
-                if blocks == 0 && !status_seen {
-                    return Err(protocol("response headers without :status"));
-                }
+                // Headers without :status end as "not a gRPC answer (HTTP status none...)".
                 if !interim {
                     blocks += 1;
                 }
@@ -621,7 +638,7 @@ fn scrub(text: &[u8], opts: &super::CheckOptions) -> Vec<u8> {
     let mut secrets: Vec<&str> = Vec::new();
     for (_, v) in &opts.headers {
         secrets.push(v);
-        secrets.extend(v.split([' ', ',', ';', '=']));
+        secrets.extend(v.split(' '));
     }
     secrets.retain(|s| s.len() > 3);
     crate::redact::scrub(text, &secrets)
@@ -719,7 +736,7 @@ fn judge(opts: &super::CheckOptions, r: &Response) -> Outcome {
         2 => not("NOT_SERVING"),
         3 => not("SERVICE_UNKNOWN"),
         0 => not("UNKNOWN"),
-        n => not(&n.to_string()),
+        _ => not("an unknown status"),
     }
 }
 
