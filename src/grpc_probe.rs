@@ -23,7 +23,7 @@ const RPC_FAILED: u8 = 3;
 const UNHEALTHY: u8 = 4;
 
 pub const HELP: &str = "\
-Usage: grpc_health_probe -addr=HOST:PORT [-service NAME] [-tls ...]   (see `ward help health`)
+Usage: grpc_health_probe -addr=HOST:PORT [-service NAME] [-tls ...]   (ward's docs/grpc.md)
 
 grpc_health_probe's flags and exit codes: 0 SERVING, 1 bad flags, 2 no connection, 3 the call
 failed, 4 not SERVING. -alts and -spiffe are refused; -gzip has no effect.

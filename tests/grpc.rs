@@ -946,3 +946,15 @@ fn probe_help_and_version_only_alone() {
     let err = expect(&out, 1, "not a flag");
     assert!(!err.contains("s3cr3t"), "{err}");
 }
+
+#[test]
+fn grpcs_without_tls_in_the_binary_says_so() {
+    let mut cmd = Command::new(notls_ward());
+    cmd.args(["health", "grpcs://127.0.0.1:1"]);
+    let out = output_within(cmd, T);
+    expect(
+        &out,
+        1,
+        "grpcs:// needs TLS, and this ward was built without it",
+    );
+}

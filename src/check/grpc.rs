@@ -95,6 +95,11 @@ pub fn call(
 ) -> Outcome {
     let opts = &prepared.opts;
     let at = |stage| move |f| (stage, f);
+    #[cfg(not(feature = "tls"))]
+    if url.tls {
+        // Before connecting: nothing a server does changes this.
+        return Err((Stage::Connect, start_tls().unwrap_err()));
+    }
     let plain = net::connect(
         &url.host,
         url.port,
@@ -135,6 +140,7 @@ impl H2<'_> {
     ) -> Outcome {
         let opts = &prepared.opts;
         let at = |stage| move |f| (stage, f);
+        #[cfg(feature = "tls")]
         if url.tls {
             start_tls(&mut self.conn, prepared, &url.host, connect, self.progress)
                 .map_err(at(Stage::Connect))?;
@@ -173,13 +179,7 @@ fn start_tls(
 }
 
 #[cfg(not(feature = "tls"))]
-fn start_tls(
-    _conn: &mut Conn,
-    _prepared: &Prepared,
-    _host: &str,
-    _deadline: &Deadline,
-    _progress: &Progress,
-) -> Result<(), Failure> {
+fn start_tls() -> Result<(), Failure> {
     Err(Failure::new(
         "grpcs:// needs TLS, and this ward was built without it",
     ))
