@@ -25,11 +25,7 @@ fn free_port() -> u16 {
 
 fn health(args: &[&str]) -> Output {
     let mut cmd = ward_cmd(std::iter::once("health").chain(args.iter().copied()));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("WARD_") {
-            cmd.env_remove(k);
-        }
-    }
+    without_env(&mut cmd, &["WARD_"]);
     output_within(cmd, T)
 }
 

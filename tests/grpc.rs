@@ -86,11 +86,7 @@ fn grpc_server(args: &[&str]) -> Grpc {
 /// `ward NAME ARGS`, without WARD_* variables from the outside.
 fn ward(name: &str, args: &[&str]) -> Output {
     let mut cmd = ward_cmd(std::iter::once(name).chain(args.iter().copied()));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("WARD_") {
-            cmd.env_remove(k);
-        }
-    }
+    without_env(&mut cmd, &["WARD_"]);
     output_within(cmd, T)
 }
 
@@ -160,7 +156,7 @@ fn grpcio_without_the_health_service() {
 }
 
 #[test]
-fn grpcio_metadata_required_by_an_interceptor_is_never_echoed() {
+fn grpcio_metadata_an_interceptor_requires_is_sent_and_never_printed() {
     let token = "Bearer s3cr3t-t0ken";
     let s = grpc_server(&[
         "--port",
@@ -378,11 +374,7 @@ fn wait_execs_once_a_late_grpc_server_is_serving() {
         "touch",
         flag.to_str().unwrap(),
     ]);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("WARD_") || k.starts_with("WAIT_") {
-            cmd.env_remove(k);
-        }
-    }
+    without_env(&mut cmd, &["WARD_", "WAIT_"]);
     let out = output_within(cmd, T);
     let _server = late.join().unwrap();
     assert_eq!(code(&out), 0, "{}", stderr(&out));
@@ -407,6 +399,17 @@ fn plain_headers() -> Vec<u8> {
     let mut b = vec![0x88, 0x0f, 0x10, 16];
     b.extend_from_slice(b"application/grpc");
     b
+}
+
+/// Trailers with `grpc-status` and a `grpc-message` (as sent: percent-encoded).
+fn status_with_message(status: &str, message: &[u8]) -> Vec<u8> {
+    let mut t = plain_headers();
+    t.extend(status_trailers(status));
+    t.extend_from_slice(&[0x00, 12]);
+    t.extend_from_slice(b"grpc-message");
+    t.push(message.len() as u8);
+    t.extend_from_slice(message);
+    t
 }
 
 fn status_trailers(status: &str) -> Vec<u8> {
@@ -591,13 +594,7 @@ fn raw_careful_server_padding_continuation_huffman_dynamic_table_ping() {
 
 #[test]
 fn raw_trailers_only_and_other_grpc_statuses() {
-    let mut t = plain_headers();
-    t.extend(status_trailers("14"));
-    t.extend_from_slice(&[0x00, 12]);
-    t.extend_from_slice(b"grpc-message");
-    let msg = b"draining%20for%20upgrade%0A";
-    t.push(msg.len() as u8);
-    t.extend_from_slice(msg);
+    let t = status_with_message("14", b"draining%20for%20upgrade%0A");
     let (health, probe) = raw(SETTINGS.to_vec(), frame(1, 5, 1, &t), "5s");
     expect(
         &health,
@@ -615,13 +612,7 @@ fn raw_trailers_only_and_other_grpc_statuses() {
     let (health, _) = raw(SETTINGS.to_vec(), empty, "5s");
     expect(&health, 1, "UNKNOWN");
     // A server that repeats the metadata it refused: the value is never shown.
-    let mut t = plain_headers();
-    t.extend(status_trailers("16"));
-    t.extend_from_slice(&[0x00, 12]);
-    t.extend_from_slice(b"grpc-message");
-    let msg = b"bad token: echo-t0ken-123";
-    t.push(msg.len() as u8);
-    t.extend_from_slice(msg);
+    let t = status_with_message("16", b"bad token: echo-t0ken-123");
     let port = h2_server(SETTINGS.to_vec(), frame(1, 5, 1, &t));
     let out = ward(
         "health",

@@ -62,11 +62,7 @@ impl Drop for Flip {
 
 fn init_with(args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut cmd = ward_pid1_cmd(std::iter::once("init").chain(args.iter().copied()));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("WARD_") {
-            cmd.env_remove(k);
-        }
-    }
+    without_env(&mut cmd, &["WARD_"]);
     cmd.envs(env.iter().copied());
     cmd
 }
@@ -215,11 +211,7 @@ fn usage_errors_exit_2_before_the_app_starts() {
         let mut all: Vec<&str> = args.clone();
         all.extend(["--", "sh", "-c", &app]);
         let mut cmd = ward_cmd(std::iter::once("init").chain(all.iter().copied()));
-        for (k, _) in std::env::vars() {
-            if k.starts_with("WARD_") {
-                cmd.env_remove(k);
-            }
-        }
+        without_env(&mut cmd, &["WARD_"]);
         cmd.envs(env.iter().copied());
         let out = output_within(cmd, T);
         assert_eq!(code(&out), 2, "{args:?} {env:?}: {}", stderr(&out));
@@ -241,11 +233,7 @@ fn tini_mode_takes_the_watchdog_from_the_environment() {
         .arg(&tini)
         .args(["--", "sleep", "100"]);
     default_signals(&mut cmd);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("WARD_") {
-            cmd.env_remove(k);
-        }
-    }
+    without_env(&mut cmd, &["WARD_"]);
     cmd.env("WARD_INIT_HEALTH", &s.url)
         .env("WARD_INIT_HEALTH_INTERVAL", "100ms")
         .env("WARD_INIT_HEALTH_RETRIES", "2");
@@ -310,11 +298,7 @@ fn with_the_watchdog_running_every_signal_is_still_forwarded() {
     let mut cmd = {
         let mut c = ward_cmd(["init", "--health", &url, "--health-interval", "100ms", "--"]);
         c.arg(&py).arg(&catcher).arg(&log);
-        for (k, _) in std::env::vars() {
-            if k.starts_with("WARD_") {
-                c.env_remove(k);
-            }
-        }
+        without_env(&mut c, &["WARD_"]);
         c
     };
     cmd.stdout(Stdio::null()).stderr(Stdio::piped());

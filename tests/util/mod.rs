@@ -161,6 +161,16 @@ where
     c
 }
 
+/// Removes every variable whose name starts with one of `prefixes` (WARD_, WAIT_...) that
+/// this test process has, so that the outside environment cannot steer the command.
+pub fn without_env(cmd: &mut Command, prefixes: &[&str]) {
+    for (k, _) in std::env::vars() {
+        if prefixes.iter().any(|p| k.starts_with(p)) {
+            cmd.env_remove(k);
+        }
+    }
+}
+
 /// Sets this process's signal mask to `blocked` and the disposition of every signal to SIG_IGN
 /// (bit set in `ignored`) or SIG_DFL, with raw system calls: glibc refuses to touch 32 and 33,
 /// and the test runner may have them ignored. Async-signal-safe (used between fork and exec).
