@@ -230,27 +230,180 @@ def start_grpc_server():
     return proc, int(line.split()[1])
 
 
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_nginx(d):
+    """nginx serving both protocols from one process, each a static answer: `ok` over HTTP/1.1
+    at /ok and, over h2c, the SERVING answer to grpc.health.v1.Health/Check (the 7-byte message,
+    content-type application/grpc, grpc-status 0 in the trailers). (process, http port, h2c
+    port)."""
+    os.chmod(d, 0o755)  # its workers may run as nobody
+    with open(os.path.join(d, "ok"), "wb") as f:
+        f.write(b"ok")
+    with open(os.path.join(d, "serving"), "wb") as f:
+        f.write(bytes([0, 0, 0, 0, 2, 0x08, 0x01]))  # uncompressed, 2 bytes: status = SERVING
+    http_port, h2c_port = free_port(), free_port()
+    conf = os.path.join(d, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(f"""daemon off;
+worker_processes 1;
+pid {d}/nginx.pid;
+error_log {d}/error.log;
+events {{ worker_connections 256; }}
+http {{
+    access_log off;
+    client_body_temp_path {d}/body;
+    root {d};
+    server {{
+        listen 127.0.0.1:{http_port};
+        location = /ok {{ default_type text/plain; }}
+    }}
+    server {{
+        listen 127.0.0.1:{h2c_port} http2;
+        # The static module answers POST with 405; that error becomes the file, as a GET.
+        location = /grpc.health.v1.Health/Check {{ return 405; error_page 405 =200 /serving; }}
+        location = /serving {{
+            internal;
+            default_type application/grpc;
+            add_trailer grpc-status 0;
+        }}
+    }}
+}}
+""")
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    proc = subprocess.Popen([nginx, "-p", d, "-e", f"{d}/error.log", "-c", conf],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    end = time.time() + 10
+    for port in (http_port, h2c_port):
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.time() > end:
+                    proc.kill()
+                    raise SystemExit(f"bench: nginx did not start: {proc.stderr.read()}")
+                time.sleep(0.02)
+    return proc, http_port, h2c_port
+
+
+def h2_frame(kind, flags, stream, payload):
+    return len(payload).to_bytes(3, "big") + bytes([kind, flags]) + stream.to_bytes(4, "big") + payload
+
+
+def floor_grpc(port):
+    """One Health/Check by a minimal client in this process (no process start, nothing
+    checked beyond the end of the answer): what the server itself takes. Seconds."""
+    lit = lambda index, v: bytes([index, len(v)]) + v
+    authority = f"127.0.0.1:{port}".encode()
+    block = (b"\x83\x86" + lit(4, b"/grpc.health.v1.Health/Check") + lit(1, authority)
+             + b"\x0f\x10" + bytes([16]) + b"application/grpc"
+             + b"\x00\x02te\x08trailers")
+    call = h2_frame(1, 4, 1, block) + h2_frame(0, 1, 1, bytes(5))
+    start = time.perf_counter()
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + h2_frame(4, 0, 0, b""))
+        buf, sent = b"", False
+        while True:
+            data = s.recv(65536)
+            if not data:
+                raise RuntimeError("the gRPC server closed the connection")
+            buf += data
+            while len(buf) >= 9 and len(buf) >= 9 + int.from_bytes(buf[:3], "big"):
+                n = int.from_bytes(buf[:3], "big")
+                kind, flags, payload, buf = buf[3], buf[4], buf[9:9 + n], buf[9 + n:]
+                if kind == 4 and not flags & 1 and not sent:
+                    s.sendall(h2_frame(4, 1, 0, b"") + call)
+                    sent = True
+                elif kind == 6 and not flags & 1:
+                    s.sendall(h2_frame(6, 1, 0, payload))
+                elif kind == 1 and flags & 1:
+                    return time.perf_counter() - start
+
+
+def floor_http(url):
+    """One GET by a minimal client in this process, as floor_grpc. Seconds."""
+    port, path = url.split(":")[2].split("/", 1)
+    start = time.perf_counter()
+    with socket.create_connection(("127.0.0.1", int(port))) as s:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        s.sendall(f"GET /{path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+                  .encode())
+        buf = b""
+        while True:
+            data = s.recv(65536)
+            if not data:
+                raise RuntimeError("the HTTP server closed the connection")
+            buf += data
+            head, sep, body = buf.partition(b"\r\n\r\n")
+            if sep:
+                length = [int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                          if line.lower().startswith(b"content-length:")]
+                if length and len(body) >= length[0]:
+                    return time.perf_counter() - start
+
+
+def floors(spec):
+    """`bench.py floor SPEC`: the minimal clients' times (µs) against each pair of servers,
+    interleaved, as JSON on stdout."""
+    spec = json.loads(spec)
+    out = {key: {"http": [], "grpc": []} for key in ("nginx", "reference")}
+    for _ in range(spec["rounds"]):
+        for key in out:
+            url, port = spec[key]
+            out[key]["http"].append(floor_http(url) * 1e6)
+            out[key]["grpc"].append(floor_grpc(port) * 1e6)
+    print(json.dumps(out))
+
+
 def grpc_cost(b, http_port):
-    """A gRPC health check against an HTTP one, both ward, interleaved: the issue's bar is
-    a gRPC wall time within 1.3x of HTTP's."""
+    """A gRPC health check against an HTTP one, both ward, interleaved. Twice: with one
+    server (nginx) answering both from static files, so that the ratio is what the protocol
+    costs ward (the issue's bar: a gRPC wall time within 1.3x of HTTP's); and with the
+    reference servers of the tests (grpcio, Python's http.server), whose own times differ,
+    so those are measured too, by a minimal client in a process of its own."""
     rounds = 15 if b.quick else 60
+    d = tempfile.mkdtemp()
+    nginx, nginx_http, nginx_h2c = start_nginx(d)
     proc, port = start_grpc_server()
     try:
-        tools = {
-            "ward health http://": [b.ward, "health", f"http://127.0.0.1:{http_port}/"],
-            "ward health grpc://": [b.ward, "health", f"grpc://127.0.0.1:{port}"],
-            "ward grpc_health_probe": [b.ward, "grpc_health_probe", f"-addr=127.0.0.1:{port}"],
+        pairs = {
+            "nginx": (f"http://127.0.0.1:{nginx_http}/ok", nginx_h2c),
+            "reference": (f"http://127.0.0.1:{http_port}/", port),
         }
-        # Rounds of their own, so the per-round ratio can be given.
-        rounds_of = {name: [] for name in tools}
-        for _ in range(rounds // 5):
-            r = b.interleaved(tools, 5)
-            for name, runs in r.items():
-                rounds_of[name].append(runs)
-        return rounds_of
+        out = {}
+        for key, (url, gp) in pairs.items():
+            tools = {
+                "ward health http://": [b.ward, "health", url],
+                "ward health grpc://": [b.ward, "health", f"grpc://127.0.0.1:{gp}"],
+                "ward grpc_health_probe": [b.ward, "grpc_health_probe", f"-addr=127.0.0.1:{gp}"],
+            }
+            # Rounds of their own, so the per-round ratio can be given.
+            rounds_of = {name: [] for name in tools}
+            for _ in range(rounds // 5):
+                r = b.interleaved(tools, 5)
+                for name, runs in r.items():
+                    rounds_of[name].append(runs)
+            out[key] = rounds_of
+        # In a process of its own: the http.server above shares this one's interpreter.
+        r = sh(sys.executable, os.path.abspath(__file__), "floor", json.dumps(
+            {"rounds": rounds, "nginx": [f"http://127.0.0.1:{nginx_http}/ok", nginx_h2c],
+             "reference": [f"http://127.0.0.1:{http_port}/", port]}))
+        if r.returncode != 0:
+            raise SystemExit(f"bench: the minimal clients failed: {r.stderr}")
+        floor = json.loads(r.stdout)
+        out["floor"] = floor
+        return out
     finally:
-        proc.kill()
-        proc.wait()
+        for p in (proc, nginx):
+            p.kill()
+            p.wait()
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def health_scaling(b, port):
@@ -400,24 +553,45 @@ def report(b, data, path_md):
 
     g = data["grpc"]
     w("## gRPC against HTTP: one health check by ward on loopback\n")
-    w("The HTTP server is Python's http.server, the gRPC one grpcio (gRPC's C core) with "
-      "grpcio-health-checking. The last column is the spread (p10–p90) of the ratio over "
-      "rounds of 5 interleaved runs.\n")
-    w("| check | wall | CPU (user+sys) | peak RSS | wall / HTTP's | per round |")
-    w("|---|---:|---:|---:|---:|---:|")
-    base = [[r["wall"] for r in rs] for rs in g["ward health http://"]]
-    bw = median(flat(base))
-    for name, rounds in g.items():
-        runs = flat(rounds)
-        m = {k: median([r[k] for r in runs]) for k in ("wall", "cpu", "rss")}
-        bad = [r for r in runs if r["status"] != 0]
-        walls = [[r["wall"] for r in rs] for rs in rounds]
-        rs = round_ratios(walls, base)
-        spread = f"{pct(rs, 0.1):.2f}–{pct(rs, 0.9):.2f}" if name != "ward health http://" else "–"
-        failed = f" ({len(bad)} of {len(runs)} failed)" if bad else ""
-        w(f"| {name}{failed} | {fmt_us(m['wall'])} | {fmt_us(m['cpu'])} | {m['rss']:,.0f} KiB | "
-          f"{ratio(m['wall'], bw)} | {spread} |")
-    w("")
+    w("The last column is the spread (p10–p90) of the ratio over rounds of 5 interleaved runs.\n")
+    for key, text in (
+        ("nginx", "One server answers both, nginx, from static files: `ok` over HTTP/1.1, and "
+                  "over h2c the SERVING answer to grpc.health.v1.Health/Check. The server's work "
+                  "is the same for both, so the ratio is what the protocol costs ward."),
+        ("reference", "The servers of the tests: Python's http.server, and grpcio (gRPC's C "
+                      "core, the answer made by grpcio-health-checking in Python)."),
+    ):
+        w(f"{text}\n")
+        w("| check | wall | CPU (user+sys) | peak RSS | wall / HTTP's | per round |")
+        w("|---|---:|---:|---:|---:|---:|")
+        pair = g[key]
+        base = [[r["wall"] for r in rs] for rs in pair["ward health http://"]]
+        bw = median(flat(base))
+        for name, rounds in pair.items():
+            runs = flat(rounds)
+            m = {k: median([r[k] for r in runs]) for k in ("wall", "cpu", "rss")}
+            bad = [r for r in runs if r["status"] != 0]
+            walls = [[r["wall"] for r in rs] for rs in rounds]
+            rs = round_ratios(walls, base)
+            spread = f"{pct(rs, 0.1):.2f}–{pct(rs, 0.9):.2f}" if name != "ward health http://" else "–"
+            failed = f" ({len(bad)} of {len(runs)} failed)" if bad else ""
+            w(f"| {name}{failed} | {fmt_us(m['wall'])} | {fmt_us(m['cpu'])} | "
+              f"{m['rss']:,.0f} KiB | {ratio(m['wall'], bw)} | {spread} |")
+        w("")
+    f = {key: {p: median(g["floor"][key][p]) for p in ("http", "grpc")} for key in g["floor"]}
+    gap = lambda pair: median(flat([[r["wall"] for r in rs] for rs in pair["ward health grpc://"]])) \
+        - median(flat([[r["wall"] for r in rs] for rs in pair["ward health http://"]]))
+    w("What the servers themselves take: one exchange by a minimal client in a Python process of "
+      "its own, started once (no process start per exchange, nothing checked), interleaved:\n")
+    w("| servers | HTTP exchange | gRPC exchange | gRPC − HTTP | ward's gRPC − HTTP |")
+    w("|---|---:|---:|---:|---:|")
+    for key, name in (("nginx", "nginx (both)"), ("reference", "http.server, grpcio")):
+        w(f"| {name} | {fmt_us(f[key]['http'])} | {fmt_us(f[key]['grpc'])} | "
+          f"{fmt_us(f[key]['grpc'] - f[key]['http'])} | {fmt_us(gap(g[key]))} |")
+    w("\nMost of the gap between ward's two checks is there for the minimal client too: an "
+      "HTTP/2 exchange waits for the server's SETTINGS before the call (one more round trip "
+      "than HTTP/1.1), and grpcio answers later than http.server. The nginx pair, where the "
+      "server does the same work for both, shows what the protocol costs ward itself.\n")
 
     w("## Health: cost as the number of targets grows\n")
     w("ward checks targets concurrently (threads); curl fetches the URLs one after another.\n")
@@ -600,4 +774,7 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["floor"]:
+        floors(sys.argv[2])
+    else:
+        main()
