@@ -63,7 +63,7 @@ pub fn run(inv: Invocation) -> Result<u8, Error> {
     // What the probe holds lives until the process exits: leaked, not dropped (drop code for
     // every field on every way out is bytes in the binary, freeing it is nothing).
     let p = Box::leak(Box::new(p));
-    crate::health::watch_for_termination();
+    crate::health::watch_for_termination(None);
     let target = crate::check::Target::Grpc(p.url.clone());
     let opts = std::mem::take(&mut p.opts);
     let prepared = Box::leak(Box::new(Prepared::new(

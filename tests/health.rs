@@ -75,9 +75,12 @@ fn healthy(url: &str, args: &[&str]) {
 fn unhealthy(url: &str, args: &[&str], says: &str) -> String {
     let mut all = args.to_vec();
     all.push(url);
-    let out = health(&all);
+    unhealthy_out(&health(&all), url, says)
+}
+
+fn unhealthy_out(out: &Output, url: &str, says: &str) -> String {
     let shown = url.split('?').next().unwrap();
-    let err = expect(&out, 1, &[shown]);
+    let err = expect(out, 1, &[shown]);
     assert!(err.contains(says), "expected {says:?} in {err:?}");
     err
 }
@@ -673,6 +676,37 @@ fn sigterm_ends_the_check_at_once_and_nothing_is_left() {
     let out = wait_output(child, Duration::from_secs(5));
     assert_eq!(code(&out), 1, "{}", stderr(&out));
     assert!(stderr(&out).contains("SIGTERM"), "{}", stderr(&out));
+}
+
+/// One target is checked on the main thread and the signal-watching thread holds the deadline:
+/// stopped until both are past it and then continued, the two race to end the check. Whichever
+/// wins, there is one line and exit 1, every time.
+#[test]
+fn one_target_past_its_deadline_gives_one_line() {
+    let silent = servers::http("127.0.0.1:0", Reply::Silent);
+    for round in 0..8 {
+        let mut cmd = health_cmd(&["--timeout", "300ms", &silent.url("/")]);
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let child = cmd.spawn().unwrap();
+        let pid = child.id();
+        let _guard = KillOnDrop(vec![pid]);
+        assert!(
+            wait_until(T, || silent.requests().len() == round + 1),
+            "the request never arrived"
+        );
+        kill(pid, libc::SIGSTOP);
+        assert!(wait_until(T, || state(pid) == Some('T')), "not stopped");
+        std::thread::sleep(Duration::from_millis(500));
+        kill(pid, libc::SIGCONT);
+        let out = wait_output(child, T);
+        unhealthy_out(
+            &out,
+            &silent.url("/"),
+            "timed out after 300ms while waiting for the response",
+        );
+    }
 }
 
 #[test]

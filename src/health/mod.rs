@@ -1,15 +1,17 @@
 //! The health personality: `HEALTHCHECK CMD ["/ward", "health", ...]` and Kubernetes exec
-//! probes. Options → checks (one thread per target, never a process) → exit 0 or 1, within
-//! one hard deadline. On failure, one line per failing target on stderr, starting with the
-//! target; credentials never appear. Exit 2 is never used: Docker reserves it.
+//! probes. Options → checks (a thread per target, or the main thread for one; never a
+//! process) → exit 0 or 1, within one hard deadline. On failure, one line per failing target
+//! on stderr, starting with the target; credentials never appear. Exit 2 is never used:
+//! Docker reserves it.
 
 use std::ffi::OsString;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use crate::applet::Invocation;
 use crate::check::options;
-use crate::check::{self, CheckArgs, Deadline, Prepared, Target};
+use crate::check::{self, CheckArgs, Deadline, Prepared, Progress, Target};
 use crate::cli::{self, parse_env, parse_opt};
 use crate::error::Error;
 use crate::sys::signals::{self, Received};
@@ -31,11 +33,39 @@ struct Options {
 /// `ward health ...`
 pub fn run(inv: Invocation) -> Result<u8, Error> {
     let opts = parse(inv.args)?;
+    let deadline = Deadline::after(opts.timeout);
+    // One target is checked on this thread (a thread of its own costs a tenth of a check's
+    // time), and the watcher holds the hard deadline for it.
+    let late = match &opts.targets[..] {
+        [target] => Some(Late {
+            target: target.to_string(),
+            deadline,
+            progress: Arc::default(),
+        }),
+        _ => None,
+    };
+    let progress = late.as_ref().map(|l| l.progress.clone());
     // Before anything that could take time (reading the TLS files).
-    watch_for_termination();
+    let watching = watch_for_termination(late);
     let prepared = Arc::new(Prepared::new(opts.check.clone(), &opts.targets)?);
-    Ok(check_all(&opts, prepared))
+    Ok(check_all(
+        &opts,
+        prepared,
+        &deadline,
+        progress.filter(|_| watching),
+    ))
 }
+
+/// A check running on the main thread, which the watcher ends at its deadline: one line, as
+/// [`check::probe_all`] gives for a check still running then, and exit 1.
+pub(crate) struct Late {
+    target: String,
+    deadline: Deadline,
+    progress: Arc<Progress>,
+}
+
+/// Taken by whichever ends a [`Late`] check first: the check itself, or the watcher.
+static ENDED: AtomicBool = AtomicBool::new(false);
 
 /// A health check exits 0 or 1, always: SIGPIPE is ignored (a closed stderr costs the line,
 /// not the verdict), and every other signal that would end or stop the process (SIGTERM from
@@ -45,7 +75,7 @@ pub fn run(inv: Invocation) -> Result<u8, Error> {
 /// watcher receives them; a sent fault signal reaches it through the fault handlers, which
 /// queue it and raise a SIGCHLD (a real fault in ward still kills it). Only SIGKILL and
 /// SIGSTOP, which nothing can catch, are left.
-pub(crate) fn watch_for_termination() {
+pub(crate) fn watch_for_termination(late: Option<Late>) -> bool {
     signals::ignore_sigpipe();
     signals::catch_sent_faults();
     // musl unblocks its internal signals (32-34) in the thread that creates the first thread:
@@ -63,11 +93,26 @@ pub(crate) fn watch_for_termination() {
         set = set.without(keep);
     }
     if !signals::block_in_thread(set) {
-        return;
+        return false;
     }
-    let _ = std::thread::Builder::new().spawn(move || {
+    let spawned = std::thread::Builder::new().spawn(move || {
+        let mut late = late;
         loop {
-            let signo = match signals::wait(set, None) {
+            let left = late
+                .as_ref()
+                .map(|l| l.deadline.end().saturating_duration_since(Instant::now()));
+            let signo = match signals::wait(set, left) {
+                Received::TimedOut => {
+                    if let Some(l) = late.take().filter(|_| !ENDED.swap(true, Ordering::SeqCst)) {
+                        report(&format!(
+                            "{}: {}",
+                            l.target,
+                            l.deadline.timed_out(l.progress.get()).0
+                        ));
+                        std::process::exit(i32::from(exit::FAILURE));
+                    }
+                    continue;
+                }
                 Received::Signal { signo, .. } if signo == libc::SIGCHLD => {
                     // Raised by the fault handler for a sent fault signal (health has no
                     // children of its own).
@@ -83,12 +128,31 @@ pub(crate) fn watch_for_termination() {
             std::process::exit(i32::from(exit::FAILURE));
         }
     });
+    spawned.is_ok()
 }
 
 /// Runs every check concurrently and reports. 0 when all (or, with --any, one) are healthy.
-fn check_all(opts: &Options, prepared: Arc<Prepared>) -> u8 {
-    let deadline = Deadline::after(opts.timeout);
-    let results = check::probe_all(&opts.targets, &prepared, &deadline, opts.any);
+/// With `progress`, the one target is checked on this thread, the watcher holding the deadline.
+fn check_all(
+    opts: &Options,
+    prepared: Arc<Prepared>,
+    deadline: &Deadline,
+    progress: Option<Arc<Progress>>,
+) -> u8 {
+    let results = match (&opts.targets[..], progress) {
+        ([target], Some(progress)) => {
+            let start = Instant::now();
+            let result = check::probe(target, &prepared, deadline, &progress);
+            if ENDED.swap(true, Ordering::SeqCst) {
+                // The watcher has the deadline's line out and ends the process.
+                loop {
+                    std::thread::park();
+                }
+            }
+            vec![Some((result, start.elapsed()))]
+        }
+        _ => check::probe_all(&opts.targets, &prepared, deadline, opts.any),
+    };
     let healthy_count = results
         .iter()
         .filter(|r| matches!(r, Some((Ok(_), _))))
