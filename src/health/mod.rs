@@ -34,8 +34,8 @@ struct Options {
 pub fn run(inv: Invocation) -> Result<u8, Error> {
     let opts = parse(inv.args)?;
     let deadline = Deadline::after(opts.timeout);
-    // One target is checked on this thread (a thread of its own costs a tenth of a check's
-    // time), and the watcher holds the hard deadline for it.
+    // One target is checked on this thread (a thread of its own costs 0.1-0.2 ms, about 15% of
+    // a check on loopback), and the watcher holds the hard deadline for it.
     let late = match &opts.targets[..] {
         [target] => Some(Late {
             target: target.to_string(),
@@ -47,7 +47,13 @@ pub fn run(inv: Invocation) -> Result<u8, Error> {
     let progress = late.as_ref().map(|l| l.progress.clone());
     // Before anything that could take time (reading the TLS files).
     let watching = watch_for_termination(late);
-    let prepared = Arc::new(Prepared::new(opts.check.clone(), &opts.targets)?);
+    let prepared = match Prepared::new(opts.check.clone(), &opts.targets) {
+        Ok(prepared) => Arc::new(prepared),
+        Err(e) => {
+            end_first();
+            return Err(e);
+        }
+    };
     Ok(check_all(
         &opts,
         prepared,
@@ -67,6 +73,16 @@ pub(crate) struct Late {
 /// Taken by whichever ends a [`Late`] check first: the check itself, or the watcher.
 static ENDED: AtomicBool = AtomicBool::new(false);
 
+/// Takes [`ENDED`] for the main thread; if the watcher has it, its line is out and it ends the
+/// process, so this thread waits for that.
+fn end_first() {
+    if ENDED.swap(true, Ordering::SeqCst) {
+        loop {
+            std::thread::park();
+        }
+    }
+}
+
 /// A health check exits 0 or 1, always: SIGPIPE is ignored (a closed stderr costs the line,
 /// not the verdict), and every other signal that would end or stop the process (SIGTERM from
 /// Docker or the kubelet giving up, Ctrl-C, HUP, QUIT, USR1, USR2, ALRM, the real-time
@@ -74,7 +90,9 @@ static ENDED: AtomicBool = AtomicBool::new(false);
 /// check at once with 1 and one line. They are blocked before any thread starts, so only this
 /// watcher receives them; a sent fault signal reaches it through the fault handlers, which
 /// queue it and raise a SIGCHLD (a real fault in ward still kills it). Only SIGKILL and
-/// SIGSTOP, which nothing can catch, are left.
+/// SIGSTOP, which nothing can catch, are left. With `late`, the watcher also ends that check
+/// at its deadline. False when there is no watcher (the signals could not be blocked, or the
+/// thread not started).
 pub(crate) fn watch_for_termination(late: Option<Late>) -> bool {
     signals::ignore_sigpipe();
     signals::catch_sent_faults();
@@ -143,12 +161,7 @@ fn check_all(
         ([target], Some(progress)) => {
             let start = Instant::now();
             let result = check::probe(target, &prepared, deadline, &progress);
-            if ENDED.swap(true, Ordering::SeqCst) {
-                // The watcher has the deadline's line out and ends the process.
-                loop {
-                    std::thread::park();
-                }
-            }
+            end_first();
             vec![Some((result, start.elapsed()))]
         }
         _ => check::probe_all(&opts.targets, &prepared, deadline, opts.any),
